@@ -1,0 +1,116 @@
+"""What an action is: a small, typed, registered unit that turns rendered parameters into a call.
+
+An action never schedules anything itself. It says which kinds of work it can be (``kinds``), which
+one it is when the playbook does not say (``infer_kind``), what it can check before a run
+(``check``), and, at run time, which callable to run with which arguments (``invocation``). The
+scheduler sends that callable to the executor the step's kind is configured to use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+from orchestrator.model.values import Kind
+
+
+class Invocation(NamedTuple):
+    """A callable and its arguments, ready for an executor."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A static problem in a step, at a path relative to the step (e.g. ``("http", "url")``)."""
+
+    path: tuple[str | int, ...]
+    message: str
+    key: bool = False
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What an action may consult when checking a step before the run."""
+
+    base_dir: Path
+    step_id: str
+    declared_kind: Kind | None
+    has_templates: bool = False
+    #: The executor type the step's kind is configured to use ("asyncio", "threads", ...).
+    executor: str = ""
+
+
+@dataclass
+class StepContext:
+    """What an action may use at run time. One per item attempt; cheap to create."""
+
+    run_id: str
+    step_id: str
+    index: int | None
+    attempt: int
+    resources: Resources
+    settings: Mapping[str, Any]
+    #: The step's parameters as written, before templates were rendered.
+    raw: Any = None
+    dry_run: bool = False
+
+
+@dataclass
+class Resources:
+    """Objects shared by every step of one run (HTTP sessions, SDK clients), closed when it ends."""
+
+    factories: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    def get(self, key: str, create: Callable[[], Any], close: Callable[[Any], Any] | None = None) -> Any:
+        """The shared object under `key`, created on first use (on the event loop thread)."""
+        try:
+            return self.factories[key]
+        except KeyError:
+            obj = create()
+            self.factories[key] = obj
+            if close is not None:
+                self.closers.append(lambda: close(obj))
+            return obj
+
+    async def aclose(self) -> None:
+        closers, self.closers = self.closers[::-1], []
+        self.factories.clear()
+        for closer in closers:
+            result = closer()
+            if hasattr(result, "__await__"):
+                await result
+
+
+class Action:
+    """Base of every action. Subclasses set the class attributes and implement `invocation`."""
+
+    name: ClassVar[str]
+    #: The type of the value under the action's key, validated with pydantic (shorthands included).
+    params_type: ClassVar[Any]
+    kinds: ClassVar[frozenset[Kind]] = frozenset({"non-blocking"})
+    default_kind: ClassVar[Kind] = "non-blocking"
+    accepts_with: ClassVar[bool] = False
+
+    def infer_kind(self, params: Any, ctx: PlanContext) -> Kind:
+        """The kind when the step declares none. Must not raise: `check` reports problems."""
+        return self.default_kind
+
+    def allowed_kinds(self, params: Any, ctx: PlanContext) -> frozenset[Kind]:
+        return self.kinds
+
+    def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
+        """Problems that can be found without side effects. The default finds none."""
+        return ()
+
+    def is_read_only(self, params: Any) -> bool:
+        """Whether running the step changes nothing anywhere (used by ``--dry-run=reads``)."""
+        return False
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        raise NotImplementedError

@@ -1,0 +1,93 @@
+"""The small actions: `sleep`, `log`, `assert` and `set`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+import structlog
+from pydantic import ConfigDict, Field
+from typing_extensions import NotRequired, TypedDict
+
+from orchestrator.actions.base import Action, Invocation, StepContext
+from orchestrator.errors import ActionError, AssertionFailed
+from orchestrator.model.values import Duration, parse_duration
+
+
+class Sleep(Action):
+    """Wait for a duration (`250ms`, `2s`, `1m` or seconds)."""
+
+    name = "sleep"
+    params_type: ClassVar[Any] = Duration | str
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        try:
+            seconds = parse_duration(params)
+        except ValueError as exc:
+            raise ActionError(f"sleep: {exc}", retryable=False) from None
+        return Invocation(asyncio.sleep, (seconds,))
+
+
+class LogParams(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    message: Any
+    level: NotRequired[Literal["debug", "info", "warning", "error"]]
+
+
+async def _log(message: Any, level: str) -> Any:
+    getattr(structlog.get_logger("orchestrator.playbook"), level)("playbook.log", message=message)
+    return message
+
+
+class Log(Action):
+    """Write a log line (a message, or {message, level}); output is the message."""
+
+    name = "log"
+    params_type: ClassVar[Any] = str | LogParams
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        if isinstance(params, dict):
+            return Invocation(_log, (params["message"], params.get("level", "info")))
+        return Invocation(_log, (params, "info"))
+
+
+class AssertParams(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    that: Annotated[str | bool | list[str | bool], Field(description="Expression(s) that must all be true; braces optional.")]
+    message: NotRequired[str]
+
+
+async def _assert(that: list[tuple[str, Any]], message: str | None) -> bool:
+    failed = [source for source, value in that if not value]
+    if failed:
+        raise AssertionFailed(message or f"assertion failed: {failed[0]}")
+    return True
+
+
+class Assert(Action):
+    """Fail the step unless every expression under `that:` is true."""
+
+    name = "assert"
+    params_type: ClassVar[Any] = AssertParams
+    expressions: ClassVar[frozenset[str]] = frozenset({"that"})
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        values = params["that"] if isinstance(params["that"], list) else [params["that"]]
+        raw = ctx.raw["that"] if isinstance(ctx.raw, dict) else None
+        labels = raw if isinstance(raw, list) else [raw] * len(values)
+        return Invocation(_assert, ([(str(lbl or v), v) for lbl, v in zip(labels, values, strict=False)], params.get("message")))
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+class Set(Action):
+    """Output a value (rendered), for later steps to use as `steps.<id>.output`."""
+
+    name = "set"
+    params_type: ClassVar[Any] = Annotated[Any, Field(description="Any value; templates are rendered.")]
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        return Invocation(_value, (params,))

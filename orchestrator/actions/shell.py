@@ -1,0 +1,79 @@
+"""`shell`: run a program from an argv list on asyncio's subprocess support. Never through a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
+
+from pydantic import ConfigDict, Field
+from typing_extensions import NotRequired, TypedDict
+
+from orchestrator.actions.base import Action, Invocation, StepContext
+from orchestrator.errors import ActionError
+
+
+class ShellParams(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    argv: Annotated[list[Any] | str, Field(description="The program and its arguments, as a list (or a template giving one).")]
+    env: NotRequired[Annotated[dict[str, Any], Field(description="Extra environment variables.")]]
+    cwd: NotRequired[str]
+    stdin: NotRequired[Annotated[str, Field(description="Text written to the program's standard input.")]]
+    check: NotRequired[Annotated[bool, Field(description="Fail the step on a non-zero exit status (default true).")]]
+
+
+async def run_program(
+    argv: list[str], env: Mapping[str, str] | None, cwd: str | None, stdin: str | None, check: bool
+) -> dict[str, Any]:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **env} if env else None,
+            cwd=cwd,
+            start_new_session=True,  # its own process group: we decide when it is interrupted
+        )
+    except FileNotFoundError:
+        raise ActionError(f"program not found: {argv[0]!r}", retryable=False) from None
+    except PermissionError:
+        raise ActionError(f"program not executable: {argv[0]!r}", retryable=False) from None
+    try:
+        out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    except asyncio.CancelledError:
+        # Cancelled (timeout, fail-fast or Ctrl-C): the program must not outlive its step.
+        _kill_group(proc.pid)
+        await proc.wait()
+        raise
+    result = {"rc": proc.returncode, "stdout": out.decode(errors="replace"), "stderr": err.decode(errors="replace")}
+    if check and proc.returncode != 0:
+        tail = result["stderr"].strip().splitlines()[-3:]
+        raise ActionError(f"{argv[0]} exited with status {proc.returncode}" + (f": {' | '.join(tail)}" if tail else ""))
+    return result
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class Shell(Action):
+    """Run a program with `argv: [..]` (never through a shell); output is {rc, stdout, stderr}."""
+
+    name = "shell"
+    params_type: ClassVar[Any] = ShellParams
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        argv = params["argv"]
+        if isinstance(argv, str) or not argv:
+            raise ActionError(f"shell.argv: expected a non-empty list of arguments, got {argv!r}", retryable=False)
+        env = {str(k): str(v) for k, v in params.get("env", {}).items()}
+        stdin = params.get("stdin")
+        return Invocation(
+            run_program, ([str(a) for a in argv], env, params.get("cwd"), None if stdin is None else str(stdin), params.get("check", True))
+        )

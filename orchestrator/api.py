@@ -1,0 +1,55 @@
+"""The Python API: load, plan and run a playbook, as the CLI does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from orchestrator.actions.registry import ActionRegistry
+from orchestrator.config import Config
+from orchestrator.engine.events import Reporter
+from orchestrator.engine.results import RunResult
+from orchestrator.engine.scheduler import execute
+from orchestrator.load import load
+from orchestrator.model.playbook import Playbook
+from orchestrator.plan import Plan
+from orchestrator.plan import plan as make_plan
+
+Target = Plan | Playbook | str | os.PathLike[str]
+
+
+def plan(
+    target: Playbook | str | os.PathLike[str],
+    *,
+    vars: Mapping[str, Any] | None = None,
+    config: Config | None = None,
+    registry: ActionRegistry | None = None,
+) -> Plan:
+    """Plan a playbook (or the playbook file at a path). Raises PlaybookError on any static problem."""
+    playbook = target if isinstance(target, Playbook) else load(target, registry=registry)
+    return make_plan(playbook, vars=vars, config=config, registry=registry)
+
+
+async def arun(
+    target: Target,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    config: Config | None = None,
+    reporter: Reporter | None = None,
+    interrupt: asyncio.Event | None = None,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
+    run_id: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Run a playbook on the running event loop and return its result. A failed step does not
+    raise: check ``result.status`` or call ``result.raise_on_error()``. Setting `interrupt` stops
+    the run as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``)."""
+    the_plan = target if isinstance(target, Plan) else plan(target, vars=vars, config=config)
+    return await execute(the_plan, run_id=run_id, reporter=reporter, interrupt=interrupt, sleep=sleep, settings=settings)
+
+
+def run(target: Target, **options: Any) -> RunResult:
+    """Run a playbook from synchronous code (starts an event loop). Options as for `arun`."""
+    return asyncio.run(arun(target, **options))

@@ -1,0 +1,77 @@
+"""The other commands: `sandbox`, `check` and `schema`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def dispatch(name: str, argv: Sequence[str]) -> int:
+    if name == "sandbox":
+        from orchestrator.sandbox.__main__ import main as sandbox_main
+
+        return sandbox_main(list(argv))
+    if name == "schema":
+        return schema(argv)
+    return check(argv)
+
+
+def schema(argv: Sequence[str]) -> int:
+    argparse.ArgumentParser(prog="orchestrate schema", description="Print the playbook JSON Schema.").parse_args(argv)
+    from orchestrator.schema import playbook_schema
+
+    print(json.dumps(playbook_schema(), indent=2))
+    return 0
+
+
+def playbook_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()))
+        else:
+            files.append(path)
+    return files
+
+
+def check(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="orchestrate check", description="Validate and plan playbooks without running them.")
+    p.add_argument("paths", nargs="+", help="playbook files or folders (searched for *.yml / *.yaml)")
+    p.add_argument("--config", metavar="FILE")
+    p.add_argument("--var", action="append", default=[], metavar="K=V")
+    p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text")
+    args = p.parse_args(argv)
+    from orchestrator.cli import output
+    from orchestrator.cli.main import parse_vars
+    from orchestrator.config import load_config
+    from orchestrator.errors import InvalidInput
+    from orchestrator.load import load
+    from orchestrator.plan import plan
+
+    try:
+        config = load_config(args.config)
+    except InvalidInput as exc:
+        output.diagnostics(exc.diagnostics, "text", args.config)
+        return 2
+    overrides = parse_vars(args.var)
+    worst = 0
+    results: list[dict[str, object]] = []
+    for file in playbook_files(args.paths):
+        try:
+            plan(load(file), vars=overrides, config=config)
+        except InvalidInput as exc:
+            worst = 2
+            for d in exc.diagnostics:
+                print(d, file=sys.stderr)
+            results.append({"file": str(file), "valid": False, "errors": [str(d) for d in exc.diagnostics]})
+            continue
+        results.append({"file": str(file), "valid": True, "errors": []})
+        if args.format == "text":
+            print(f"{file}: ok")
+    if args.format == "json":
+        print(json.dumps({"status": "valid" if worst == 0 else "invalid", "files": results}, indent=2))
+    return worst

@@ -1,0 +1,134 @@
+"""`orchestrate`: the command line. A thin client of the same API an ops script uses.
+
+Exit codes: 0 succeeded, 1 a step failed, 2 invalid playbook, configuration or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from orchestrator import __version__
+
+SUBCOMMANDS = ("sandbox", "check", "schema")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="orchestrate",
+        description="Run an automation playbook: non-blocking steps on asyncio, blocking steps on threads, cpu steps on processes.",
+        epilog="Other commands: `orchestrate sandbox` runs the sandbox API; `orchestrate check PATH...` validates playbooks; "
+        "`orchestrate schema` prints the playbook JSON Schema. Exit codes: 0 succeeded, 1 a step failed, "
+        "2 invalid input, 130 interrupted.",
+    )
+    p.add_argument("playbook", help="the playbook file (YAML)")
+    p.add_argument("--var", action="append", default=[], metavar="K=V", help="set a variable (value parsed as YAML); repeatable")
+    p.add_argument("--config", metavar="FILE", help="configuration file replacing config/default.yml")
+    p.add_argument(
+        "--dry-run", nargs="?", const="plan", choices=["plan", "reads"], default=None,
+        help="plan only, with no side effect (`--dry-run=reads` also runs read-only steps)",
+    )
+    p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text", help="how results go to stdout")
+    p.add_argument("--log-format", choices=["console", "json"], default=None, help="log lines on stderr (default: json unless stderr is a terminal)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    p.add_argument("--no-progress", action="store_true", help="no live progress view, even on a terminal")
+    p.add_argument("--version", action="version", version=f"orchestrate {__version__}")
+    return p
+
+
+def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--var expects NAME=VALUE with NAME an identifier, got {pair!r}")
+        try:  # `replicas=5` is the number 5, `tags=[a, b]` a list; anything unparsable stays text
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        out[key] = value
+    return out
+
+
+class UsageError(Exception):
+    exit_code = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in SUBCOMMANDS:
+        from orchestrator.cli import commands
+
+        return commands.dispatch(args_list[0], args_list[1:])
+    args = build_parser().parse_args(args_list)
+    try:
+        return _run(args)
+    except UsageError as exc:
+        print(f"orchestrate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.cli import output
+    from orchestrator.config import load_config
+    from orchestrator.errors import InvalidInput
+    from orchestrator.load import load
+    from orchestrator.logs import LogSettings, configure
+    from orchestrator.plan import plan
+
+    log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
+    configure(LogSettings(format=log_format, level=args.log_level, colors=sys.stderr.isatty()))
+    overrides = parse_vars(args.var)
+    try:
+        config = load_config(args.config)
+        the_plan = plan(load(args.playbook), vars=overrides, config=config)
+    except InvalidInput as exc:
+        output.diagnostics(exc.diagnostics, args.format, args.playbook)
+        return exc.exit_code
+    if args.dry_run == "plan":
+        output.planned(the_plan, args.format)
+        return 0
+    from orchestrator.cli.target import embedded_target
+
+    with embedded_target(the_plan.vars, set(overrides), config) as settings:
+        if settings.get("sandbox_url") and settings["sandbox_url"] != the_plan.vars.get("api"):
+            the_plan = plan(the_plan.playbook, vars={**overrides, "api": settings["sandbox_url"]}, config=config)
+        result = asyncio.run(_execute(the_plan, args, settings))
+    output.finished(result, args.format)
+    return result.exit_code
+
+
+async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, Any]) -> Any:
+    from orchestrator.cli.output import reporter_for
+    from orchestrator.engine.scheduler import execute
+
+    interrupt = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if interrupt.is_set():  # a second Ctrl-C: stop waiting for cleanup
+            print("orchestrate: interrupted again; exiting now", file=sys.stderr)
+            os._exit(130)
+        print("orchestrate: interrupting: cancelling running steps, then running `finally` (Ctrl-C again to exit now)", file=sys.stderr)
+        interrupt.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    reporter = reporter_for(args)
+    try:
+        with reporter:
+            return await execute(the_plan, reporter=reporter, interrupt=interrupt, settings=settings)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

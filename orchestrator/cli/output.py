@@ -1,0 +1,71 @@
+"""What the CLI writes to stdout in each format, and the progress view on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from orchestrator.cli import render
+from orchestrator.engine.events import Reporter
+from orchestrator.engine.results import RunResult
+from orchestrator.engine.scheduler import new_run_id
+from orchestrator.errors import Diagnostic
+from orchestrator.plan import Plan
+
+
+def diagnostics(items: Sequence[Diagnostic], fmt: str, playbook: str) -> None:
+    """Invalid input: FILE:LINE:COL lines on stderr (and the chosen format on stdout for CI)."""
+    for d in items:
+        print(d, file=sys.stderr)
+    if fmt == "json":
+        print(render.to_json({"playbook": playbook, "status": "invalid", "errors": [
+            {"file": d.file, "line": d.line, "col": d.col, "message": d.message} for d in items]}))
+    elif fmt in ("junit", "github"):
+        from orchestrator.cli import ci_formats
+
+        print(ci_formats.diagnostics(items, fmt, playbook))
+
+
+def planned(plan: Plan, fmt: str) -> None:
+    summary = render.plan_summary(plan, new_run_id())
+    if fmt == "json":
+        print(render.to_json(summary))
+    elif fmt in ("junit", "github"):
+        from orchestrator.cli import ci_formats
+
+        print(ci_formats.plan(summary, fmt, str(plan.playbook.path or plan.playbook.name)))
+    else:
+        print(render.plan_text(plan))
+
+
+def finished(result: RunResult, fmt: str) -> None:
+    if fmt == "json":
+        print(render.to_json(result.summary()))
+    elif fmt in ("junit", "github"):
+        from orchestrator.cli import ci_formats
+
+        print(ci_formats.result(result.summary(), fmt, result.path or result.playbook))
+    else:
+        from rich.console import Console
+
+        Console(soft_wrap=False).print(render.result_table(result))
+
+
+class _Quiet(Reporter):
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        return None
+
+
+def reporter_for(args: argparse.Namespace) -> Any:
+    """A live progress view on an interactive terminal; nothing animated otherwise."""
+    if args.no_progress or not sys.stderr.isatty():
+        return _Quiet()
+    from orchestrator.cli.progress import ProgressView
+
+    return ProgressView()

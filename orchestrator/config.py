@@ -1,0 +1,149 @@
+"""Configuration: where each kind of work runs, and the defaults of the shared clients.
+
+The playbook says what kind of work a step is; configuration says where that kind runs. The
+project's ``config/default.yml`` is the default; ``--config FILE`` replaces it.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from orchestrator.errors import ConfigError, Diagnostic
+from orchestrator.model.source import YamlError, load_yaml
+from orchestrator.model.validation import diagnostics
+from orchestrator.model.values import Kind
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+ExecutorType = Literal["asyncio", "threads", "processes", "dask"]
+
+# Which executor types can serve each kind of work.
+FITS: dict[str, tuple[str, ...]] = {
+    "non-blocking": ("asyncio",),
+    "blocking": ("threads", "processes", "dask"),
+    "cpu": ("processes", "dask", "threads"),
+}
+
+
+class ExecutorSpec(BaseModel):
+    """One executor: the event loop, a thread pool, a process pool or a Dask cluster."""
+
+    model_config = _STRICT
+    type: ExecutorType
+    workers: int | Literal["auto"] = Field("auto", description="Pool size; `auto` is 32 threads or one process per core.")
+    start_method: Literal["fork", "forkserver", "spawn"] = Field(
+        "forkserver", description="How worker processes start (processes only)."
+    )
+    address: str | None = Field(None, description="Dask scheduler address, or `local` for a local cluster (dask only).")
+
+    def worker_count(self) -> int:
+        if self.workers != "auto":
+            return self.workers
+        return 32 if self.type == "threads" else (os.cpu_count() or 1)
+
+
+class HttpSettings(BaseModel):
+    """The pooled HTTP client shared by every `http` and `wait_until` step of a run."""
+
+    model_config = _STRICT
+    client: Literal["aiohttp", "httpx"] = Field("aiohttp", description="aiohttp measured fastest here; httpx adds HTTP/2.")
+    max_connections: int = Field(200, ge=1, description="Open connections in the pool, all hosts together.")
+    max_connections_per_host: int = Field(0, ge=0, description="Per host; 0 means no separate cap.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Larger response bodies fail the request.")
+    http2: bool = Field(False, description="Negotiate HTTP/2 (httpx only).")
+    verify_tls: bool = True
+
+
+class AwsSettings(BaseModel):
+    """Defaults for the `aws` action; credentials follow boto3's standard chain."""
+
+    model_config = _STRICT
+    region: str | None = None
+    endpoint_url: str | None = Field(None, description="An emulator or S3-compatible store instead of AWS.")
+
+
+class SandboxSettings(BaseModel):
+    """The embedded default target the CLI starts when a playbook's `api` var is not given."""
+
+    model_config = _STRICT
+    enabled: bool = Field(True, description="Start the sandbox API when a playbook's `api` is `url`, was not set with --var, and nothing answers there.")
+    url: str = Field("http://127.0.0.1:8700", description="The address the sandbox serves on.")
+    latency: float = Field(0.0, ge=0)
+    fault_rate: float = Field(0.0, ge=0, le=1)
+    rate_limit: float | None = Field(None, gt=0)
+    aws: bool = Field(True, description="Also start a local AWS emulator (moto) and point `aws` steps at it.")
+
+
+class Config(BaseModel):
+    """Where each kind of work runs, and client settings."""
+
+    model_config = _STRICT
+    executors: dict[Kind, ExecutorSpec] = Field(
+        default_factory=lambda: {
+            "non-blocking": ExecutorSpec(type="asyncio"),
+            "blocking": ExecutorSpec(type="threads", workers=32),
+            "cpu": ExecutorSpec(type="processes"),
+        }
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Config:
+        for kind in ("non-blocking", "blocking", "cpu"):
+            spec = self.executors.get(kind)  # type: ignore[call-overload]
+            if spec is None:
+                raise ValueError(f"executors: missing {kind!r}")
+            if spec.type not in FITS[kind]:
+                raise ValueError(f"executors.{kind}: type {spec.type!r} cannot run {kind} work; use one of {', '.join(FITS[kind])}")
+            if spec.type == "dask" and not spec.address:
+                raise ValueError(f"executors.{kind}: a dask executor needs `address` (tcp://host:8786 or local)")
+        return self
+
+    def executor_for(self, kind: Kind) -> ExecutorSpec:
+        return self.executors[kind]
+
+
+def default_config_path() -> Path | None:
+    """The shipped ``config/default.yml``: inside the wheel, or beside the package in a checkout."""
+    packaged = resources.files("orchestrator").joinpath("_config/default.yml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    checkout = Path(__file__).resolve().parent.parent / "config" / "default.yml"
+    return checkout if checkout.is_file() else None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read a configuration file (the shipped default when `path` is None)."""
+    file = Path(path) if path is not None else default_config_path()
+    if file is None:
+        return Config()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Diagnostic(str(file), 1, 1, f"cannot read configuration: {exc.strerror}")]) from None
+    return loads_config(text, str(file))
+
+
+def loads_config(text: str, file: str = "<config>") -> Config:
+    try:
+        data, smap = load_yaml(text, file)
+    except YamlError as exc:
+        raise ConfigError(exc.diagnostics) from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError([Diagnostic(file, 1, 1, "a configuration file is a mapping")])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(diagnostics(exc, data, smap, Config)) from None
+
+
+def config_value(data: dict[str, Any]) -> Config:
+    """A Config from a plain mapping (for Python callers)."""
+    return Config.model_validate(data)

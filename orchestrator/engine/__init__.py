@@ -1,0 +1,1 @@
+"""Run: the only part of orchestrator that owns concurrency."""

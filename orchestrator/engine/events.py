@@ -1,0 +1,38 @@
+"""Reporter hooks: how a progress view or a test follows a run. Every method is optional."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.engine.results import RunResult, StepResult
+    from orchestrator.plan import Plan, PlannedStep
+
+
+class Reporter:
+    """Subclass and override what you need; the defaults do nothing. Called on the event loop."""
+
+    def run_started(self, plan: Plan, run_id: str) -> None: ...
+    def step_started(self, step: PlannedStep, items: int | None) -> None: ...
+    def item_finished(self, step: PlannedStep, index: int, ok: bool) -> None: ...
+    def step_retrying(self, step: PlannedStep, index: int | None, attempt: int, wait: float, error: str) -> None: ...
+    def step_finished(self, step: PlannedStep, result: StepResult) -> None: ...
+    def run_finished(self, result: RunResult) -> None: ...
+
+
+class Reporters(Reporter):
+    """Several reporters as one."""
+
+    def __init__(self, reporters: list[Reporter]) -> None:
+        self.reporters = reporters
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_") or name == "reporters":
+            return object.__getattribute__(self, name)
+        hooks = [getattr(r, name) for r in object.__getattribute__(self, "reporters")]
+
+        def call(*args: Any) -> None:
+            for hook in hooks:
+                hook(*args)
+
+        return call

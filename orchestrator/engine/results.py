@@ -1,0 +1,98 @@
+"""What a run leaves behind: immutable results. Failures are results, not exceptions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from orchestrator.errors import OrchestratorError
+
+StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "planned"]
+RunStatus = Literal["succeeded", "failed", "interrupted", "planned"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """How one step ended."""
+
+    id: str
+    kind: str
+    executor: str
+    status: StepStatus
+    attempts: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+    output: Any = None
+    section: str = "steps"
+    #: For a `for_each` step: how many items ran, and how many of them failed.
+    items: int | None = None
+    items_failed: int = 0
+    #: Attempts beyond the first, over all items.
+    retries: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "skipped")
+
+    def summary(self) -> dict[str, Any]:
+        """The step as the JSON contract shows it (output left out: it can be large)."""
+        out = {k: v for k, v in asdict(self).items() if k != "output"}
+        out["duration_s"] = round(self.duration_s, 4)
+        return out
+
+
+class RunFailed(OrchestratorError):
+    """Raised by `RunResult.raise_on_error()` for a run that did not succeed."""
+
+    def __init__(self, result: RunResult) -> None:
+        failed = [s for s in result.steps if s.status == "failed"]
+        detail = "; ".join(f"{s.id}: {s.error}" for s in failed[:3])
+        super().__init__(f"run {result.status}" + (f": {detail}" if detail else ""))
+        self.result = result
+        self.exit_code = result.exit_code
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended, with every step's result in the order the playbook lists them."""
+
+    run_id: str
+    playbook: str
+    status: RunStatus
+    duration_s: float
+    steps: tuple[StepResult, ...] = field(default_factory=tuple)
+    path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "planned")
+
+    @property
+    def exit_code(self) -> int:
+        """0 succeeded (or planned), 1 a step failed, 130 interrupted."""
+        return {"succeeded": 0, "planned": 0, "failed": 1, "interrupted": 130}[self.status]
+
+    def step(self, step_id: str) -> StepResult:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def outputs(self) -> dict[str, Any]:
+        return {s.id: s.output for s in self.steps}
+
+    def raise_on_error(self) -> RunResult:
+        """Return self if the run succeeded, else raise RunFailed."""
+        if not self.ok:
+            raise RunFailed(self)
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """The run as ``--format json`` prints it."""
+        return {
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 4),
+            "steps": [s.summary() for s in self.steps],
+        }

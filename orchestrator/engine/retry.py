@@ -1,0 +1,95 @@
+"""Retry policies: a playbook's `retry:` mapped onto tenacity.
+
+The first attempt runs outside tenacity, so a call that succeeds pays nothing for the policy; the
+retry machinery is entered only on failure, replaying that first error as its attempt 1. Sleep is
+injectable so tests never wait. A server's Retry-After is a floor under the computed wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_base, wait_exponential, wait_fixed, wait_random
+
+from orchestrator.errors import StepError
+from orchestrator.model.playbook import RetrySpec
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[Any]]
+OnRetry = Callable[[int, float, BaseException], None]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if not isinstance(exc, Exception):
+        return False  # cancellation, KeyboardInterrupt, SystemExit
+    if isinstance(exc, StepError):
+        return exc.retryable
+    return True
+
+
+class _AtLeastRetryAfter(wait_base):
+    """The policy's wait, but never less than the server's Retry-After."""
+
+    def __init__(self, inner: wait_base) -> None:
+        self.inner = inner
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        wait = float(self.inner(retry_state))
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None and outcome.failed else None
+        retry_after = getattr(exc, "retry_after", None)
+        return max(wait, float(retry_after)) if retry_after else wait
+
+
+def wait_strategy(spec: RetrySpec) -> wait_base:
+    base: wait_base = (
+        wait_exponential(multiplier=spec.delay, max=spec.max_delay) if spec.backoff == "exponential" else wait_fixed(spec.delay)
+    )
+    if spec.jitter and spec.delay > 0:
+        base = base + wait_random(0, min(spec.delay, spec.max_delay))
+    return _AtLeastRetryAfter(base)
+
+
+class RetryPolicy:
+    """How one step's attempts are retried."""
+
+    __slots__ = ("attempts", "sleep", "spec", "wait")
+
+    def __init__(self, spec: RetrySpec, sleep: Sleep | None = None) -> None:
+        self.spec = spec
+        self.attempts = spec.attempts
+        self.wait = wait_strategy(spec)
+        self.sleep: Sleep = sleep or asyncio.sleep
+
+    async def call(self, attempt: Callable[[int], Awaitable[T]], on_retry: OnRetry | None = None) -> tuple[T, int]:
+        """Run `attempt(n)` until it succeeds or the policy gives up. Returns (result, attempts used)."""
+        try:
+            return await attempt(1), 1
+        except BaseException as exc:
+            if self.attempts <= 1 or not is_retryable(exc):
+                raise
+            first = exc
+
+        def before_sleep(state: RetryCallState) -> None:
+            if on_retry is not None and state.outcome is not None:
+                wait = state.next_action.sleep if state.next_action else 0.0
+                on_retry(state.attempt_number, wait, state.outcome.exception())  # type: ignore[arg-type]
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self.wait,
+            retry=retry_if_exception(is_retryable),
+            sleep=self.sleep,
+            reraise=True,
+            before_sleep=before_sleep,
+        )
+        async for state in retrying:
+            with state:
+                n = state.retry_state.attempt_number
+                if n == 1:
+                    raise first  # replay the failure that brought us here
+                return await attempt(n), n
+        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover

@@ -1,0 +1,148 @@
+"""The run: main steps as a dependency graph, then `rollback` if it failed, then `finally`.
+
+Each step starts the moment its dependencies are done (not wave by wave). A failed step cancels
+what is still running, unless it says `on_error: continue`. An interrupt (Ctrl-C) cancels running
+steps and still runs `finally`. Every step task is owned by one TaskGroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from graphlib import TopologicalSorter
+from typing import Any
+
+import structlog
+
+from orchestrator.engine.events import Reporter
+from orchestrator.engine.results import RunResult, RunStatus, StepResult
+from orchestrator.engine.state import RunState
+from orchestrator.engine.step import StepRunner
+from orchestrator.logs import get_logger
+from orchestrator.plan import Plan, PlannedStep
+
+log = get_logger()
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+async def execute(
+    plan: Plan,
+    *,
+    run_id: str | None = None,
+    reporter: Reporter | None = None,
+    interrupt: asyncio.Event | None = None,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Run `plan` to a RunResult. Step failures are in the result; only a cancellation of the
+    caller's own task propagates (after `finally` has run)."""
+    run_id = run_id or new_run_id()
+    state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings)
+    interrupt = interrupt or asyncio.Event()
+    started = time.perf_counter()
+    tokens = structlog.contextvars.bind_contextvars(run_id=run_id)
+    state.reporter.run_started(plan, run_id)
+    log.info("run.started", playbook=plan.playbook.name, steps=len(plan.steps))
+    status: RunStatus = "succeeded"
+    cancelled_from_outside = False
+    try:
+        try:
+            status = await _graph(plan.steps, state, interrupt)
+        except asyncio.CancelledError:
+            # The caller's task was cancelled: finish cleanly (finally, pools), then re-raise.
+            cancelled_from_outside, status = True, "interrupted"
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+        if status == "failed":
+            await _shielded(_sequence(plan.rollback, state))
+        if plan.finally_:
+            finally_failed = await _shielded(_sequence(plan.finally_, state))
+            if finally_failed and status == "succeeded":
+                status = "failed"
+    finally:
+        await _shielded(state.aclose())
+        structlog.contextvars.reset_contextvars(**tokens)
+    ordered = tuple(state.results.get(s.id) or _not_reached(s) for s in plan.all_steps())
+    result = RunResult(run_id, plan.playbook.name, status, time.perf_counter() - started, ordered, _path(plan))
+    log.info("run.finished", status=status, duration=round(result.duration_s, 4))
+    state.reporter.run_finished(result)
+    if cancelled_from_outside:
+        raise asyncio.CancelledError
+    return result
+
+
+async def _shielded(work: Awaitable[Any]) -> Any:
+    """Run cleanup to completion even if the caller is cancelled meanwhile."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: asyncio.Event) -> RunStatus:
+    """Start each step when its dependencies are done; stop everything at the first failure."""
+    sorter: TopologicalSorter[str] = TopologicalSorter({s.id: s.needs for s in steps})
+    sorter.prepare()
+    by_id = {s.id: s for s in steps}
+    finished: asyncio.Queue[StepResult] = asyncio.Queue()
+    running: dict[str, asyncio.Task[None]] = {}
+    status: RunStatus = "succeeded"
+
+    async def run_one(step: PlannedStep) -> None:
+        try:
+            result = await StepRunner(step, state).run()
+        except asyncio.CancelledError:
+            result = state.results.get(step.id) or _not_reached(step)
+        finished.put_nowait(result)
+
+    async with asyncio.TaskGroup() as group:
+        waiter: asyncio.Task[bool] = group.create_task(interrupt.wait())
+        try:
+            while sorter.is_active():
+                for sid in sorter.get_ready():
+                    running[sid] = group.create_task(run_one(by_id[sid]))
+                if not running:
+                    break
+                getter = asyncio.ensure_future(finished.get())
+                await asyncio.wait([getter, waiter], return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    status = "interrupted"
+                    log.warning("run.interrupted")
+                    break
+                result = getter.result()
+                running.pop(result.id, None)
+                if result.status in ("failed", "cancelled") and by_id[result.id].on_error != "continue":
+                    status = "failed"
+                    break
+                sorter.done(result.id)
+        finally:
+            waiter.cancel()
+            for task in running.values():
+                task.cancel()  # fail fast: the other running steps are cancelled, and say so
+    return status
+
+
+async def _sequence(steps: Sequence[PlannedStep], state: RunState) -> bool:
+    """Run rollback or finally steps one after another; a failure does not stop the next. True if any failed."""
+    failed = False
+    for step in steps:
+        result = await StepRunner(step, state).run()
+        failed = failed or result.status == "failed"
+    return failed
+
+
+def _not_reached(step: PlannedStep) -> StepResult:
+    return StepResult(step.id, step.kind, step.executor, "cancelled", error="not started", section=step.section)
+
+
+def _path(plan: Plan) -> str | None:
+    return str(plan.playbook.path) if plan.playbook.path else None

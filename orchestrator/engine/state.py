@@ -1,0 +1,65 @@
+"""What the steps of one run share: executors, limits, pooled clients and the `steps` scope."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from orchestrator.actions.base import Resources
+from orchestrator.engine.events import Reporter
+from orchestrator.engine.executors import Executors
+from orchestrator.engine.limits import Limit
+from orchestrator.engine.results import StepResult
+from orchestrator.plan import Plan
+
+
+class RunState:
+    """Owned by one run; created when it starts and closed when it ends."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        run_id: str,
+        *,
+        reporter: Reporter | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.run_id = run_id
+        self.reporter = reporter or Reporter()
+        self.sleep = sleep or asyncio.sleep
+        self.settings = dict(settings or {})
+        self.settings.setdefault("config", plan.config)
+        self.executors = Executors(plan.config, [str(plan.playbook.base_dir)])
+        self.limits = {name: Limit(name, spec) for name, spec in plan.playbook.limits.items()}
+        self.resources = Resources()
+        self.results: dict[str, StepResult] = {}
+        # `steps.<id>` as templates see it; every step is there from the start, so a rollback can
+        # read the output of a step that never ran (it is None).
+        self.steps_scope: dict[str, dict[str, Any]] = {
+            s.id: {"output": None, "status": "pending", "error": None, "attempts": 0} for s in plan.all_steps()
+        }
+        self._base_scope: dict[str, Any] = {
+            **plan.vars,
+            "vars": dict(plan.vars),
+            "env": dict(os.environ),
+            "steps": self.steps_scope,
+        }
+
+    def scope(self) -> dict[str, Any]:
+        return self._base_scope
+
+    def record(self, result: StepResult) -> None:
+        self.results[result.id] = result
+        self.steps_scope[result.id] = {
+            "output": result.output, "status": result.status, "error": result.error, "attempts": result.attempts,
+        }
+
+    async def aclose(self) -> None:
+        try:
+            await self.resources.aclose()
+        finally:
+            await self.executors.aclose()

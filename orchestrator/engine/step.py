@@ -1,0 +1,173 @@
+"""Running one step: `when`, then its item or items, each attempt rendered, limited, timed and retried."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+
+from orchestrator.actions.base import StepContext
+from orchestrator.engine.limits import Limit
+from orchestrator.engine.results import StepResult
+from orchestrator.engine.retry import RetryPolicy
+from orchestrator.engine.state import RunState
+from orchestrator.errors import StepTimeout, TemplateError, describe
+from orchestrator.logs import get_logger
+from orchestrator.plan import PlannedStep
+from orchestrator.templates import Template
+
+log = get_logger()
+_bind = structlog.contextvars.bind_contextvars
+_context = structlog.contextvars.get_contextvars
+
+
+class ItemsFailed(Exception):
+    """Some items of a `for_each` failed; the others' outputs are kept for rollback to use."""
+
+    def __init__(self, failures: list[tuple[int, str]], total: int, outputs: list[Any]) -> None:
+        index, first = min(failures)
+        super().__init__(f"{len(failures)} of {total} items failed; first: [{index}] {first}")
+        self.failed = len(failures)
+        self.total = total
+        self.outputs = outputs
+
+
+class StepRunner:
+    """Runs one planned step to a StepResult. Never raises, except CancelledError."""
+
+    def __init__(self, step: PlannedStep, state: RunState) -> None:
+        self.step = step
+        self.state = state
+        self.executor = state.executors[step.kind]
+        self.policy = RetryPolicy(step.retry, state.sleep)
+        self.limits: list[Limit] = [state.limits[name] for name in step.limits]
+        self.pass_context = self.executor.name in ("processes", "dask")
+        self.attempts = 0
+        self.retries = 0
+
+    async def run(self) -> StepResult:
+        step, state = self.step, self.state
+        _bind(step=step.id, kind=step.kind, executor=self.executor.name)
+        started = time.perf_counter()
+        scope = state.scope()
+        output: Any = None
+        items: int | None = None
+        failed_items = 0
+        try:
+            if step.when is not None and not self.condition(step.when, scope):
+                return self.finish("skipped", started, None, None)
+            state.reporter.step_started(step, None)
+            log.info("step.started")
+            if step.for_each is None:
+                output = await self.item(scope, None)
+            else:
+                output, items, failed_items = await self.fan_out(scope)
+        except asyncio.CancelledError:
+            self.finish("cancelled", started, "cancelled", output, items, failed_items)
+            raise
+        except ItemsFailed as exc:
+            return self.finish("failed", started, str(exc), exc.outputs, exc.total, exc.failed)
+        except Exception as exc:
+            return self.finish("failed", started, describe(exc), output, items, failed_items)
+        return self.finish("succeeded", started, None, output, items, failed_items)
+
+    def condition(self, when: Template | bool, scope: Mapping[str, Any]) -> bool:
+        return bool(when.render(scope) if isinstance(when, Template) else when)
+
+    def finish(self, status: str, started: float, error: str | None, output: Any, items: int | None = None, failed_items: int = 0) -> StepResult:
+        step = self.step
+        result = StepResult(
+            id=step.id, kind=step.kind, executor=self.executor.name, status=status,  # type: ignore[arg-type]
+            attempts=self.attempts, duration_s=time.perf_counter() - started, error=error, output=output,
+            section=step.section, items=items, items_failed=failed_items, retries=self.retries,
+        )
+        self.state.record(result)
+        if status == "failed":
+            log.error("step.failed", error=error, duration=round(result.duration_s, 4), attempts=self.attempts)
+        else:
+            log.info("step.finished", status=status, duration=round(result.duration_s, 4), attempts=self.attempts)
+        self.state.reporter.step_finished(step, result)
+        return result
+
+    async def fan_out(self, scope: Mapping[str, Any]) -> tuple[list[Any], int, int]:
+        """Run every item with a fixed set of workers pulling from one iterator: memory and tasks stay
+        bounded by `concurrency`, whatever the number of items."""
+        step = self.step
+        assert step.for_each is not None
+        source = step.for_each.render(scope)
+        if isinstance(source, str | bytes | Mapping) or not isinstance(source, Iterable):
+            raise TemplateError(f"{step.where}.for_each: expected a list or other sequence, got {type(source).__name__}")
+        total = len(source) if hasattr(source, "__len__") else None
+        outputs: list[Any] = [None] * total if total is not None else []
+        pending = enumerate(source)
+        failures: list[tuple[int, str]] = []
+        keep_going = step.on_error == "continue"
+        done = 0
+        self.state.reporter.step_started(step, total)
+        reporter = self.state.reporter
+
+        async def worker() -> None:
+            nonlocal done
+            for index, item in pending:  # never awaits between next() calls: safe to share
+                _bind(index=index)
+                try:
+                    value = await self.item({**scope, "item": item, "index": index}, index)
+                except Exception as exc:
+                    failures.append((index, describe(exc)))
+                    reporter.item_finished(step, index, False)
+                    if not keep_going:
+                        return  # stop pulling; items in flight elsewhere finish and are recorded
+                    continue
+                if total is None and index >= len(outputs):
+                    outputs.extend([None] * (index + 1 - len(outputs)))
+                outputs[index] = value
+                done += 1
+                reporter.item_finished(step, index, True)
+
+        workers = step.concurrency if total is None else max(1, min(step.concurrency, total))
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+        count = total if total is not None else done + len(failures)
+        if failures:
+            raise ItemsFailed(failures, count, outputs)
+        return outputs, count, 0
+
+    async def item(self, scope: Mapping[str, Any], index: int | None) -> Any:
+        """One item: render its parameters, then attempt it under the retry policy."""
+        step, state = self.step, self.state
+        params = step.params.render(scope)
+        with_ = step.with_.render(scope) if step.with_ is not None else None
+
+        async def attempt(n: int) -> Any:
+            self.attempts = max(self.attempts, n)
+            if n > 1:
+                self.retries += 1
+                _bind(attempt=n)
+            ctx = StepContext(state.run_id, step.id, index, n, state.resources, state.settings, raw=step.step.params)
+            call = step.action.invocation(params, with_, ctx)
+            log_context = _context() if self.pass_context else {}
+            for limit in self.limits:  # capacity is taken outside the timeout: waiting for it is not the attempt's time
+                await limit.__aenter__()
+            try:
+                if step.timeout is None:
+                    return await self.executor.run(call, log_context)
+                try:
+                    async with asyncio.timeout(step.timeout):
+                        return await self.executor.run(call, log_context)
+                except TimeoutError:
+                    raise StepTimeout(step.timeout) from None
+            finally:
+                for limit in reversed(self.limits):
+                    await limit.__aexit__(None, None, None)
+
+        def on_retry(attempt_no: int, wait: float, exc: BaseException) -> None:
+            error = describe(exc)
+            log.warning("step.retry", index=index, attempt=attempt_no, wait=round(wait, 3), error=error)
+            state.reporter.step_retrying(step, index, attempt_no, wait, error)
+
+        value, _ = await self.policy.call(attempt, on_retry)
+        return value

@@ -1,0 +1,28 @@
+"""What an executor is: something that runs an Invocation and can be closed.
+
+Four implementations: the event loop itself (`asyncio`), a thread pool (`threads`), a process pool
+(`processes`) and a Dask cluster (`dask`). Pools start lazily, on the first call, so building
+executors (as a dry run does) starts no thread and no process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from orchestrator.actions.base import Invocation
+
+
+class Executor(Protocol):
+    """Runs calls for one kind of work."""
+
+    #: "asyncio", "threads", "processes" or "dask": what results and logs call it.
+    name: str
+
+    async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:
+        """Run `call` and return its result, or raise its exception."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release threads, processes and connections. Idempotent."""
+        ...

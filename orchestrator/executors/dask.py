@@ -1,0 +1,61 @@
+"""A Dask cluster as an executor, for cpu (or blocking) work that outgrows one machine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from orchestrator.actions.base import Invocation
+
+
+def _with_log_context(log_context: Mapping[str, Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    import structlog
+
+    with structlog.contextvars.bound_contextvars(**log_context):
+        return fn(*args, **kwargs)
+
+
+class DaskExecutor:
+    """Submits calls to a Dask scheduler (`address`), or to a LocalCluster started on 127.0.0.1 when
+    the address is ``local``. Dask is imported only when the first call is made."""
+
+    name = "dask"
+
+    def __init__(self, address: str, workers: int | None = None) -> None:
+        self.address = address
+        self.workers = workers
+        self._client: Any = None
+        self._cluster: Any = None
+
+    async def _get_client(self) -> Any:
+        if self._client is None:
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError:
+                raise RuntimeError("the dask executor needs the `dask` extra: pip install 'orchestrator[dask]'") from None
+            address: Any = self.address
+            if self.address == "local":
+                self._cluster = await LocalCluster(
+                    n_workers=self.workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, asynchronous=True,
+                )
+                address = self._cluster
+            self._client = await Client(address, asynchronous=True)
+        return self._client
+
+    async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:
+        client = await self._get_client()
+        future = client.submit(_with_log_context, dict(log_context), call.fn, call.args, dict(call.kwargs), pure=False)
+        try:
+            return await future
+        except BaseException:
+            future.cancel()
+            raise
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        cluster, self._cluster = self._cluster, None
+        if client is not None:
+            await client.close()
+        if cluster is not None:
+            await cluster.close()

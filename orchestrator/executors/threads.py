@@ -1,0 +1,43 @@
+"""A thread pool for blocking calls, driven from the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from orchestrator.actions.base import Invocation
+
+
+class ThreadExecutor:
+    """Runs blocking calls on a ThreadPoolExecutor, with the caller's contextvars (log context) copied
+    into the thread. Cancelling the awaiting task does not stop a thread that is already running: Python
+    cannot interrupt one. The step is marked cancelled at once and the thread's result is discarded."""
+
+    name = "threads"
+
+    def __init__(self, workers: int = 32) -> None:
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="orchestrator-blocking")
+        return self._pool
+
+    async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:
+        if inspect.iscoroutinefunction(call.fn):
+            raise TypeError(f"{call.fn.__qualname__} is a coroutine function; run it as non-blocking, not on a thread")
+        ctx = contextvars.copy_context()
+        fn = functools.partial(ctx.run, call.fn, *call.args, **call.kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), fn)
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # Queued calls are dropped; running ones finish in the background (threads cannot be killed).
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,79 @@
+"""Load: YAML text to a validated, frozen Playbook, or every problem in it, located."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.actions.registry import ActionRegistry, default_registry
+from orchestrator.errors import Diagnostic, PlaybookError
+from orchestrator.model.playbook import Playbook, playbook_model
+from orchestrator.model.source import SourceMap, YamlError, load_yaml
+from orchestrator.model.validation import closest, diagnostics
+
+
+def load(path: str | os.PathLike[str], *, registry: ActionRegistry | None = None) -> Playbook:
+    """Load and validate the playbook at `path`. Raises PlaybookError listing every problem."""
+    file = os.fspath(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PlaybookError([Diagnostic(file, 1, 1, f"cannot read playbook: {reason}")]) from None
+    return loads(text, file=file, registry=registry)
+
+
+def loads(text: str, *, file: str = "<playbook>", registry: ActionRegistry | None = None) -> Playbook:
+    """Load and validate playbook text; `file` names it in errors and sets its folder."""
+    registry = registry or default_registry()
+    try:
+        data, smap = load_yaml(text, file)
+    except YamlError as exc:
+        raise PlaybookError(exc.diagnostics) from None
+    if not isinstance(data, dict):
+        found = "an empty document" if data is None else f"a {type(data).__name__}"
+        raise PlaybookError([Diagnostic(file, 1, 1, f"a playbook is a mapping with `name` and `steps`; got {found}")])
+    model = playbook_model(registry)
+    problems: list[Diagnostic] = []
+    try:
+        playbook = model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(diagnostics(exc, data, smap, model))
+        playbook = None
+    problems.extend(_id_problems(data, smap))
+    if problems or playbook is None:
+        raise PlaybookError(problems)
+    playbook._path = Path(file) if not file.startswith("<") else None
+    playbook._source = smap
+    return playbook
+
+
+def _id_problems(data: dict[str, Any], smap: SourceMap) -> list[Diagnostic]:
+    """Duplicate step ids anywhere in the playbook (steps, rollback and finally share one namespace)."""
+    seen: dict[str, tuple[str, int]] = {}
+    out: list[Diagnostic] = []
+    for section in ("steps", "rollback", "finally"):
+        steps = data.get(section)
+        if not isinstance(steps, list):
+            continue
+        for i, step in enumerate(steps):
+            sid = step.get("id") if isinstance(step, dict) else None
+            if not isinstance(sid, str):
+                continue
+            if sid in seen:
+                first = seen[sid]
+                line, _ = smap.locate(first)
+                out.append(
+                    smap.diagnostic(
+                        (section, i, "id"), f"{section}[{i}].id: duplicate step id {sid!r} (first used on line {line}); ids must be unique"
+                    )
+                )
+            else:
+                seen[sid] = (section, i)
+    return out
+
+
+__all__ = ["closest", "load", "loads"]

@@ -1,0 +1,69 @@
+"""Structured logs. The library only emits events; `configure` is for programs (the CLI calls it).
+
+Every event carries the context bound with structlog's contextvars: run_id, step, kind, executor,
+and index/attempt where they apply. Threads get a copy of the caller's context; worker processes
+get it passed with each call, and are configured like the parent through `child_initializer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any, Literal, TextIO
+
+import structlog
+
+LOGGER_NAME = "orchestrator"
+Format = Literal["console", "json"]
+
+
+def get_logger(name: str = LOGGER_NAME) -> Any:
+    return structlog.get_logger(name)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How a program wants its log lines; picklable, so worker processes can be set up the same way."""
+
+    format: Format = "json"
+    level: str = "info"
+    colors: bool = False
+
+
+_ACTIVE: LogSettings | None = None
+
+
+def configure(settings: LogSettings, stream: TextIO | None = None) -> None:
+    """Send structlog events to `stream` (stderr) as JSON lines or console lines, at `level` and above."""
+    global _ACTIVE
+    _ACTIVE = settings
+    renderer: Any
+    if settings.format == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=settings.colors)
+    level = logging.getLevelNamesMapping()[settings.level.upper()]
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream if stream is not None else sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def active_settings() -> LogSettings | None:
+    """The settings `configure` was last called with in this process, if any."""
+    return _ACTIVE
+
+
+def child_initializer(settings: LogSettings | None) -> None:
+    """Run in each worker process: log like the parent, to the child's (inherited) stderr."""
+    if settings is not None:
+        configure(settings, sys.stderr)

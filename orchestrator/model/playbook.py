@@ -1,0 +1,186 @@
+"""The playbook model: strict, frozen, and built from the action registry.
+
+Every key is known (a typo such as ``retyr:`` is an error), loose input is normalised once
+(durations, rates, ``retry: 3``), and a step names exactly one action. The step model is generated
+from the registry, so a new action is a plain addition and the JSON Schema follows it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
+
+from orchestrator.actions.registry import ActionRegistry, default_registry
+from orchestrator.model.source import SourceMap
+from orchestrator.model.values import Duration, Kind, Rate, StepId
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetrySpec(BaseModel):
+    """How a failed attempt is tried again. Maps onto tenacity's stop and wait strategies."""
+
+    model_config = _STRICT
+    attempts: int = Field(1, ge=1, le=1000, description="Total attempts, the first included.")
+    backoff: Literal["exponential", "fixed"] = "exponential"
+    delay: Duration = Field(0.2, description="Wait before the second attempt (the base of the backoff).")
+    max_delay: Duration = Field(30.0, description="No wait is longer than this, unless the server's Retry-After says so.")
+    jitter: bool = Field(True, description="Add up to `delay` of random wait, so clients do not retry in step.")
+    retry_on_status: tuple[int, ...] = Field(
+        (429, 502, 503, 504), description="HTTP statuses that count as a failed attempt worth retrying."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"attempts": value}
+        return value
+
+
+class LimitSpec(BaseModel):
+    """A named cap shared by every step and item that names it."""
+
+    model_config = _STRICT
+    concurrency: int | None = Field(None, ge=1, description="At most this many calls in flight.")
+    rate: Rate | None = Field(None, description="At most this many calls started per second or minute (token bucket).")
+
+
+class Defaults(BaseModel):
+    """Values every step gets unless it says otherwise."""
+
+    model_config = _STRICT
+    retry: RetrySpec | None = None
+    timeout: Duration | None = None
+    concurrency: int = Field(10, ge=1, description="`for_each` items in flight when a step does not say.")
+    on_error: Literal["fail", "continue"] = "fail"
+
+
+class StepBase(BaseModel):
+    """Fields every step has; the action fields are added per registry."""
+
+    model_config = _STRICT
+    id: StepId = Field(description="Unique identifier, [a-z0-9_-]+; other steps refer to `steps.<id>.output`.")
+    name: str | None = Field(None, description="A human-readable title.")
+    kind: Kind | None = Field(None, description="non-blocking, blocking or cpu; inferred from the action if absent.")
+    needs: tuple[StepId, ...] = Field((), description="Steps that must finish before this one starts.")
+    when: str | bool | None = Field(None, description="Run only if this expression is true.")
+    for_each: str | list[Any] | None = Field(None, description="Run once per item; `item` and `index` in scope.")
+    concurrency: int | None = Field(None, ge=1, description="At most this many `for_each` items in flight.")
+    limit: str | tuple[str, ...] | None = Field(None, description="Named limit(s) from `limits:` to respect.")
+    retry: RetrySpec | None = None
+    timeout: Duration | None = Field(None, description="Bound on each attempt.")
+    on_error: Literal["fail", "continue"] | None = Field(None, description="`continue` lets the run go on if this step fails.")
+    read_only: bool = Field(False, description="The step changes nothing; `--dry-run=reads` may run it.")
+    with_: dict[str, Any] | None = Field(None, alias="with", description="Keyword arguments for `call`.")
+
+    _action: str = PrivateAttr("")
+
+    @property
+    def action(self) -> str:
+        """The name of the step's action."""
+        return self._action
+
+    @property
+    def params(self) -> Any:
+        """The value under the step's action key."""
+        return getattr(self, self._action)
+
+    @property
+    def limits(self) -> tuple[str, ...]:
+        if self.limit is None:
+            return ()
+        return (self.limit,) if isinstance(self.limit, str) else self.limit
+
+
+def _one_action(names: tuple[str, ...]) -> Any:
+    def check(self: StepBase) -> StepBase:
+        present = [n for n in names if getattr(self, n) is not None]
+        if len(present) != 1:
+            found = ", ".join(present) if present else "none"
+            raise ValueError(f"a step needs exactly one action ({', '.join(names)}); found {found}")
+        self._action = present[0]
+        return self
+
+    return model_validator(mode="after")(check)
+
+
+@cache
+def step_model(registry: ActionRegistry) -> type[StepBase]:
+    """The pydantic model of a step for the actions in `registry`."""
+    fields: dict[str, Any] = {
+        a.name: (Optional[a.params_type], Field(None, description=(type(a).__doc__ or "").strip().split("\n")[0]))  # noqa: UP045
+        for a in registry
+    }
+    names = tuple(a.name for a in registry)
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        "Step", __base__=StepBase, __validators__={"_one_action": _one_action(names)}, **fields
+    )
+
+
+class PlaybookBase(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1, description="What the playbook does.")
+    description: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict, description="Defaults; `--var k=v` overrides.")
+    limits: dict[str, LimitSpec] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+
+    _path: Path | None = PrivateAttr(None)
+    _source: SourceMap | None = PrivateAttr(None)
+
+    @field_validator("vars")
+    @classmethod
+    def _var_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ValueError(f"variable names must be identifiers, got {key!r}")
+        return value
+
+    @property
+    def path(self) -> Path | None:
+        """The file the playbook was loaded from, if any."""
+        return self._path
+
+    @property
+    def source(self) -> SourceMap:
+        return self._source or SourceMap(str(self._path or "<playbook>"))
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder whose modules `call:` can import."""
+        return self._path.parent if self._path else Path.cwd()
+
+    def all_steps(self) -> list[tuple[str, int, StepBase]]:
+        """(section, position, step) for steps, rollback and finally, in that order."""
+        out: list[tuple[str, int, StepBase]] = []
+        for section in ("steps", "rollback", "finally"):
+            out.extend((section, i, s) for i, s in enumerate(self.section(section)))
+        return out
+
+    def section(self, name: str) -> list[StepBase]:
+        return list(getattr(self, "finally_" if name == "finally" else name))
+
+
+@cache
+def playbook_model(registry: ActionRegistry) -> type[PlaybookBase]:
+    """The pydantic model of a whole playbook for the actions in `registry`."""
+    step = step_model(registry)
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        "Playbook",
+        __base__=PlaybookBase,
+        steps=(list[step], Field(min_length=1, description="The steps to run, as a dependency graph.")),  # type: ignore[valid-type]
+        rollback=(list[step], Field(default_factory=list, description="Run in order when the run fails.")),  # type: ignore[valid-type]
+        finally_=(list[step], Field(default_factory=list, alias="finally", description="Run in order at the end, always.")),  # type: ignore[valid-type]
+    )
+
+
+def default_playbook_model() -> type[PlaybookBase]:
+    return playbook_model(default_registry())
+
+
+Playbook = PlaybookBase
+Step = StepBase

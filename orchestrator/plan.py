@@ -1,0 +1,271 @@
+"""Plan: decide everything once, before any side effect.
+
+Resolves each step's action, kind (declared or inferred) and executor, compiles its templates, finds
+its dependencies (``needs`` and ``steps.<id>`` references), orders the graph (cycles are errors),
+merges retry and timeout defaults, and lets each action check itself. Every problem is collected
+and raised together as a PlaybookError; a dry run is this stage rendered.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from graphlib import CycleError, TopologicalSorter
+from typing import Any, Literal
+
+from orchestrator.actions.base import Action, PlanContext, Problem
+from orchestrator.actions.registry import ActionRegistry, default_registry
+from orchestrator.config import Config, load_config
+from orchestrator.errors import Diagnostic, PlaybookError
+from orchestrator.model.playbook import Playbook, RetrySpec, Step
+from orchestrator.model.validation import closest
+from orchestrator.model.values import Kind
+from orchestrator.templates import GLOBAL_NAMES, Template, TemplateSyntax, Tree, compile_template, compile_tree
+
+Section = Literal["steps", "rollback", "finally"]
+_BASE_NAMES = frozenset({"vars", "env", "steps"}) | GLOBAL_NAMES
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step with everything decided: what runs, where, after what, and how it is retried."""
+
+    id: str
+    section: Section
+    position: int
+    step: Step
+    action: Action
+    kind: Kind
+    kind_source: Literal["declared", "inferred"]
+    executor: str
+    needs: tuple[str, ...]
+    wave: int | None
+    params: Tree
+    with_: Tree | None
+    when: Template | bool | None
+    for_each: Tree | None
+    retry: RetrySpec
+    timeout: float | None
+    limits: tuple[str, ...]
+    concurrency: int
+    on_error: Literal["fail", "continue"]
+
+    @property
+    def where(self) -> str:
+        return f"{self.section}[{self.position}]"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What would run, where, in what order. Immutable; `run` executes it."""
+
+    playbook: Playbook
+    config: Config
+    vars: Mapping[str, Any]
+    steps: tuple[PlannedStep, ...]
+    rollback: tuple[PlannedStep, ...] = ()
+    finally_: tuple[PlannedStep, ...] = ()
+    _by_id: dict[str, PlannedStep] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for s in self.all_steps():
+            self._by_id[s.id] = s
+
+    def all_steps(self) -> Iterator[PlannedStep]:
+        yield from self.steps
+        yield from self.rollback
+        yield from self.finally_
+
+    def step(self, step_id: str) -> PlannedStep:
+        return self._by_id[step_id]
+
+    @property
+    def waves(self) -> list[list[str]]:
+        """Main steps grouped by depth in the dependency graph."""
+        out: list[list[str]] = []
+        for s in self.steps:
+            assert s.wave is not None
+            while len(out) <= s.wave:
+                out.append([])
+            out[s.wave].append(s.id)
+        return out
+
+
+def plan(
+    playbook: Playbook,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    config: Config | None = None,
+    registry: ActionRegistry | None = None,
+) -> Plan:
+    """Decide how `playbook` runs. Raises PlaybookError listing every static problem."""
+    return _Planner(playbook, dict(vars or {}), config or load_config(), registry or default_registry()).build()
+
+
+class _Planner:
+    def __init__(self, playbook: Playbook, overrides: dict[str, Any], config: Config, registry: ActionRegistry) -> None:
+        self.pb = playbook
+        self.config = config
+        self.registry = registry
+        self.vars = {**playbook.vars, **overrides}
+        self.problems: list[Diagnostic] = []
+        self.ids = {s.id: section for section, _, s in playbook.all_steps()}
+
+    def problem(self, path: tuple[str | int, ...], message: str, *, key: bool = False) -> None:
+        self.problems.append(self.pb.source.diagnostic(path, message, key=key))
+
+    def build(self) -> Plan:
+        base = str(self.pb.base_dir)
+        if base not in sys.path:
+            sys.path.insert(0, base)  # "the playbook's folder is importable"
+        planned: dict[Section, list[PlannedStep]] = {"steps": [], "rollback": [], "finally": []}
+        deps: dict[str, tuple[str, ...]] = {}
+        for section, i, step in self.pb.all_steps():
+            result = self.step(section, i, step)  # type: ignore[arg-type]
+            if result is not None:
+                planned[section].append(result)  # type: ignore[index]
+                deps[step.id] = result.needs
+        waves = self.order(deps, [s.id for s in self.pb.steps])
+        if self.problems:
+            raise PlaybookError(self.problems)
+        main = tuple(_with_wave(s, waves[s.id]) for s in planned["steps"])
+        return Plan(self.pb, self.config, self.vars, main, tuple(planned["rollback"]), tuple(planned["finally"]))
+
+    def step(self, section: Section, i: int, step: Step) -> PlannedStep | None:
+        at: tuple[str | int, ...] = (section, i)
+        before = len(self.problems)
+        action = self.registry.get(step.action)
+        syntax: list[tuple[tuple[str | int, ...], str]] = []
+        expressions = getattr(action, "expressions", frozenset())
+        deferred = getattr(action, "deferred", frozenset())
+        params = compile_tree(
+            step.params, f"{section}[{i}].{step.action}", expressions=expressions, deferred=deferred,
+            errors=syntax, path=(*at, step.action),
+        )
+        with_ = None
+        if step.with_ is not None:
+            if not action.accepts_with:
+                self.problem((*at, "with"), f"{section}[{i}].with: only `call` takes `with`; put {step.action}'s arguments under `{step.action}:`", key=True)
+            with_ = compile_tree(step.with_, f"{section}[{i}].with", errors=syntax, path=(*at, "with"))
+        when = self.single(step.when, (*at, "when"), f"{section}[{i}].when", syntax)
+        for_each = None
+        if step.for_each is not None:
+            if isinstance(step.for_each, str):
+                for_each = compile_tree(step.for_each, f"{section}[{i}].for_each", errors=syntax, path=(*at, "for_each"))
+                if for_each.is_static:
+                    self.problem((*at, "for_each"), f"{section}[{i}].for_each: expected a list or a template such as \"{{{{ range(3) }}}}\", got {step.for_each!r}")
+            else:
+                for_each = compile_tree(step.for_each, f"{section}[{i}].for_each", errors=syntax, path=(*at, "for_each"))
+        for path, message in syntax:
+            self.problem(path, f"{_pretty(path)}: {message}")
+
+        templates = [*params.templates, *(with_.templates if with_ else ()), *(for_each.templates if for_each else ())]
+        if isinstance(when, Template):
+            templates.append(when)
+        self.check_names(step, templates, deferred_names=getattr(action, "deferred_names", frozenset()))
+        needs = self.dependencies(section, i, step, templates)
+
+        ctx = PlanContext(self.pb.base_dir, step.id, step.kind, has_templates=bool(templates))
+        kind, source = self.kind(action, step, ctx, at)
+        spec = self.config.executor_for(kind)
+        for p in action.check(step.params, replace(ctx, executor=spec.type)):
+            self.add(at, step, p)
+        for name in step.limits:
+            if name not in self.pb.limits:
+                known = ", ".join(sorted(self.pb.limits)) or "none defined"
+                self.problem((*at, "limit"), f"{section}[{i}].limit: unknown limit {name!r}{closest(name, self.pb.limits)}; limits: {known}")
+        if len(self.problems) > before:
+            return None
+        defaults = self.pb.defaults
+        retry = _merge_retry(defaults.retry, step.retry)
+        return PlannedStep(
+            id=step.id, section=section, position=i, step=step, action=action, kind=kind, kind_source=source,
+            executor=spec.type, needs=needs, wave=None, params=params, with_=with_, when=when, for_each=for_each,
+            retry=retry, timeout=step.timeout if step.timeout is not None else defaults.timeout, limits=step.limits,
+            concurrency=step.concurrency or defaults.concurrency, on_error=step.on_error or defaults.on_error,
+        )
+
+    def add(self, at: tuple[str | int, ...], step: Step, p: Problem) -> None:
+        path = (*at, *p.path)
+        self.problem(path, f"{_pretty(path)}: {p.message}", key=p.key)
+
+    def single(self, value: Any, path: tuple[str | int, ...], where: str, syntax: list[Any]) -> Template | bool | None:
+        if not isinstance(value, str):
+            return value  # type: ignore[no-any-return]
+        try:
+            return compile_template(value, where, expression=True, path=path)
+        except TemplateSyntax as exc:
+            syntax.append((path, str(exc)))
+            return None
+
+    def kind(self, action: Action, step: Step, ctx: PlanContext, at: tuple[str | int, ...]) -> tuple[Kind, Literal["declared", "inferred"]]:
+        inferred = action.infer_kind(step.params, ctx)
+        allowed = action.allowed_kinds(step.params, ctx)
+        if step.kind is None:
+            return inferred, "inferred"
+        if step.kind not in allowed:
+            fits = ", ".join(k for k in ("non-blocking", "blocking", "cpu") if k in allowed)
+            self.problem((*at, "kind"), f"{_pretty((*at, 'kind'))}: `{step.action}` here cannot run as {step.kind!r}; it can run as {fits}")
+        return step.kind, "declared"
+
+    def check_names(self, step: Step, templates: list[Template], deferred_names: frozenset[str]) -> None:
+        known = _BASE_NAMES | set(self.vars)
+        if step.for_each is not None:
+            known |= {"item", "index"}
+        for t in templates:
+            extra = deferred_names if t.path and len(t.path) > 2 and t.path[2] == step.action else frozenset()
+            for name in sorted(t.names - known - extra):
+                if name in ("item", "index"):
+                    hint = "; `item` and `index` exist only in a step with `for_each`"
+                else:
+                    hint = closest(name, known | extra) + f"; known names: {', '.join(sorted((set(self.vars) | {'vars', 'env', 'steps'})))}"
+                self.problem(t.path, f"{_pretty(t.path)}: unknown name {name!r} in {t.source!r}{hint}")
+
+    def dependencies(self, section: Section, i: int, step: Step, templates: list[Template]) -> tuple[str, ...]:
+        needs: dict[str, None] = {}
+        refs = [(ref, t.path, t.source) for t in templates for ref in sorted(t.refs)]
+        refs += [(ref, (section, i, "needs", j), None) for j, ref in enumerate(step.needs)]
+        for ref, path, source in refs:
+            where = _pretty(path)
+            if ref == step.id:
+                self.problem(path, f"{where}: step {step.id!r} cannot depend on itself")
+            elif ref not in self.ids:
+                self.problem(path, f"{where}: unknown step {ref!r}{closest(ref, self.ids)}" + (f" in {source!r}" if source else ""))
+            elif section == "steps" and self.ids[ref] != "steps":
+                self.problem(path, f"{where}: {ref!r} is a {self.ids[ref]} step; main steps cannot depend on it")
+            elif section == "steps":
+                needs[ref] = None
+        return tuple(needs)
+
+    def order(self, deps: dict[str, tuple[str, ...]], main: list[str]) -> dict[str, int]:
+        sorter: TopologicalSorter[str] = TopologicalSorter({k: deps.get(k, ()) for k in main})
+        try:
+            order = list(sorter.static_order())
+        except CycleError as exc:
+            cycle: list[str] = exc.args[1]
+            first = next(j for j, s in enumerate(self.pb.steps) if s.id == cycle[0])
+            self.problem(("steps", first, "id"), f"steps[{first}]: dependency cycle: {' -> '.join(cycle)}; remove one of these references")
+            return {}
+        waves: dict[str, int] = {}
+        for sid in order:
+            waves[sid] = 1 + max((waves[d] for d in deps.get(sid, ()) if d in waves), default=-1)
+        return waves
+
+
+def _with_wave(s: PlannedStep, wave: int) -> PlannedStep:
+    return replace(s, wave=wave)
+
+
+def _merge_retry(default: RetrySpec | None, own: RetrySpec | None) -> RetrySpec:
+    if own is None:
+        return default or RetrySpec()
+    if default is None:
+        return own
+    return default.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+
+
+def _pretty(path: tuple[str | int, ...]) -> str:
+    from orchestrator.model.validation import pretty_path
+
+    return pretty_path(path)

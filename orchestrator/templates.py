@@ -1,0 +1,198 @@
+"""Templates: Jinja2 in a sandbox, compiled once at plan time, rendered per item at run time.
+
+A string that is exactly one ``{{ expr }}`` renders to the expression's native value (a list stays a
+list); any other string with ``{{`` renders to text. Unknown names are errors, never empty strings.
+References to ``steps.<id>`` are found in the syntax tree, so they become dependencies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from orchestrator.errors import TemplateError
+
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    # The sandbox caps range() at 100k items because Python 2's range built a list; ours is lazy.
+    env.globals["range"] = range
+    env.filters["to_json"] = _to_json
+    return env
+
+
+def _to_json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)
+
+
+ENV = _environment()
+GLOBAL_NAMES = frozenset(ENV.globals)
+
+
+class TemplateSyntax(Exception):
+    """A template that does not compile. `message` says where inside it and why."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """One compiled template string."""
+
+    source: str
+    where: str
+    path: tuple[str | int, ...]
+    native: bool
+    refs: frozenset[str]
+    names: frozenset[str]
+    _fn: Callable[[Mapping[str, Any]], Any]
+
+    def render(self, scope: Mapping[str, Any]) -> Any:
+        try:
+            value = self._fn(scope)
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"{self.where}: {exc.message} in {self.source!r}") from None
+        except TemplateError:
+            raise
+        except Exception as exc:  # any error inside user expressions is a failed render
+            raise TemplateError(f"{self.where}: {type(exc).__name__}: {exc} in {self.source!r}") from None
+        if isinstance(value, jinja2.Undefined):
+            try:
+                value._fail_with_undefined_error()
+            except jinja2.UndefinedError as exc:
+                raise TemplateError(f"{self.where}: {exc.message} in {self.source!r}") from None
+        return value
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def compile_template(
+    source: str, where: str, *, expression: bool = False, path: tuple[str | int, ...] = ()
+) -> Template:
+    """Compile `source`. With `expression=True` a string without braces is one bare expression."""
+    m = _ONE_EXPRESSION.match(source)
+    if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
+        expr = m.group("expr")
+    elif expression and not is_template(source):
+        expr = source
+    else:
+        expr = None
+    try:
+        if expr is not None:
+            ast = ENV.parse("{{ " + expr + " }}")
+            compiled_expr = ENV.compile_expression(expr, undefined_to_none=False)
+            fn: Callable[[Mapping[str, Any]], Any] = lambda scope: compiled_expr(scope)  # noqa: E731
+        else:
+            ast = ENV.parse(source)
+            tmpl = ENV.from_string(ast)
+            fn = tmpl.render
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateSyntax(f"template syntax error: {exc.message} in {source!r}") from None
+    return Template(source, where, path, expr is not None, frozenset(_step_refs(ast)), frozenset(meta.find_undeclared_variables(ast)), fn)
+
+
+def _step_refs(ast: nodes.Node) -> Iterator[str]:
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "steps":
+            if isinstance(node, nodes.Getattr):
+                yield node.attr
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                yield node.arg.value
+
+
+# A compiled tree mirrors a parameter value: templates replaced by Template objects.
+class Tree:
+    """A parameter value with its templates compiled. Renders to a plain value."""
+
+    __slots__ = ("templates", "value")
+
+    def __init__(self, value: Any, templates: list[Template]) -> None:
+        self.value = value
+        self.templates = templates
+
+    @property
+    def is_static(self) -> bool:
+        return not self.templates
+
+    def render(self, scope: Mapping[str, Any]) -> Any:
+        if not self.templates:
+            return self.value
+        return _render(self.value, scope)
+
+    @property
+    def refs(self) -> frozenset[str]:
+        return frozenset().union(*(t.refs for t in self.templates))
+
+
+class Deferred:
+    """An expression the action evaluates itself, later, with extra names (e.g. `response`)."""
+
+    __slots__ = ("scope", "template")
+
+    def __init__(self, template: Template, scope: Mapping[str, Any] | None = None) -> None:
+        self.template = template
+        self.scope = scope
+
+    def __call__(self, **extra: Any) -> Any:
+        return self.template.render({**(self.scope or {}), **extra})
+
+
+def _render(value: Any, scope: Mapping[str, Any]) -> Any:
+    if isinstance(value, Template):
+        return value.render(scope)
+    if isinstance(value, Deferred):
+        return Deferred(value.template, scope)
+    if isinstance(value, dict):
+        return {k: _render(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, scope) for v in value]
+    return value
+
+
+def compile_tree(
+    value: Any,
+    where: str,
+    *,
+    expressions: frozenset[str] = frozenset(),
+    deferred: frozenset[str] = frozenset(),
+    errors: list[tuple[tuple[str | int, ...], str]] | None = None,
+    path: tuple[str | int, ...] = (),
+) -> Tree:
+    """Compile every template in `value`. Top-level keys in `expressions` hold bare expressions;
+    those in `deferred` are compiled but left for the action to evaluate. Syntax errors are
+    appended to `errors` as (path, message) when given, else raised."""
+    found: list[Template] = []
+
+    def walk(v: Any, p: tuple[str | int, ...]) -> Any:
+        top = p[0] if p else None
+        is_expr = top in expressions or top in deferred
+        if isinstance(v, str) and (is_expr or is_template(v)):
+            label = where + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in p)
+            try:
+                t = compile_template(v, label, expression=is_expr, path=path + p)
+            except TemplateSyntax as exc:
+                if errors is None:
+                    raise
+                errors.append((path + p, str(exc)))
+                return v
+            found.append(t)
+            return Deferred(t) if top in deferred else t
+        if isinstance(v, dict):
+            return {k: walk(x, (*p, k)) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x, (*p, i)) for i, x in enumerate(v)]
+        return v
+
+    compiled = walk(value, ())
+    return Tree(compiled if found else value, found)
