@@ -82,13 +82,7 @@ class Config(BaseModel):
     """Where each kind of work runs, and client settings."""
 
     model_config = _STRICT
-    executors: dict[Kind, ExecutorSpec] = Field(
-        default_factory=lambda: {
-            "non-blocking": ExecutorSpec(type="asyncio"),
-            "blocking": ExecutorSpec(type="threads", workers=32),
-            "cpu": ExecutorSpec(type="processes"),
-        }
-    )
+    executors: dict[Kind, ExecutorSpec] = Field(default_factory=lambda: _default_executors())
     http: HttpSettings = Field(default_factory=HttpSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
@@ -96,7 +90,7 @@ class Config(BaseModel):
     @model_validator(mode="after")
     def _fits(self) -> Config:
         for kind in ("non-blocking", "blocking", "cpu"):
-            spec = self.executors.get(kind)  # type: ignore[call-overload]
+            spec = self.executors.get(kind)  # type: ignore[call-overload,unused-ignore]
             if spec is None:
                 raise ValueError(f"executors: missing {kind!r}")
             if spec.type not in FITS[kind]:
@@ -107,6 +101,14 @@ class Config(BaseModel):
 
     def executor_for(self, kind: Kind) -> ExecutorSpec:
         return self.executors[kind]
+
+
+def _default_executors() -> dict[Kind, ExecutorSpec]:
+    return {
+        "non-blocking": ExecutorSpec(type="asyncio"),
+        "blocking": ExecutorSpec(type="threads", workers=32),
+        "cpu": ExecutorSpec(type="processes"),
+    }
 
 
 def default_config_path() -> Path | None:

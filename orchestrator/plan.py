@@ -21,7 +21,14 @@ from orchestrator.errors import Diagnostic, PlaybookError
 from orchestrator.model.playbook import Playbook, RetrySpec, Step
 from orchestrator.model.validation import closest
 from orchestrator.model.values import Kind
-from orchestrator.templates import GLOBAL_NAMES, Template, TemplateSyntax, Tree, compile_template, compile_tree
+from orchestrator.templates import (
+    GLOBAL_NAMES,
+    Template,
+    TemplateSyntax,
+    Tree,
+    compile_template,
+    compile_tree,
+)
 
 Section = Literal["steps", "rollback", "finally"]
 _BASE_NAMES = frozenset({"vars", "env", "steps"}) | GLOBAL_NAMES
@@ -126,7 +133,7 @@ class _Planner:
             if result is not None:
                 planned[section].append(result)  # type: ignore[index]
                 deps[step.id] = result.needs
-        waves = self.order(deps, [s.id for s in self.pb.steps])
+        waves = self.order(deps, [s.id for s in self.pb.section("steps")])
         if self.problems:
             raise PlaybookError(self.problems)
         main = tuple(_with_wave(s, waves[s.id]) for s in planned["steps"])
@@ -137,8 +144,8 @@ class _Planner:
         before = len(self.problems)
         action = self.registry.get(step.action)
         syntax: list[tuple[tuple[str | int, ...], str]] = []
-        expressions = getattr(action, "expressions", frozenset())
-        deferred = getattr(action, "deferred", frozenset())
+        expressions: frozenset[str] = getattr(action, "expressions", frozenset())
+        deferred: frozenset[str] = getattr(action, "deferred", frozenset())
         params = compile_tree(
             step.params, f"{section}[{i}].{step.action}", expressions=expressions, deferred=deferred,
             errors=syntax, path=(*at, step.action),
@@ -219,12 +226,14 @@ class _Planner:
                 if name in ("item", "index"):
                     hint = "; `item` and `index` exist only in a step with `for_each`"
                 else:
-                    hint = closest(name, known | extra) + f"; known names: {', '.join(sorted((set(self.vars) | {'vars', 'env', 'steps'})))}"
+                    hint = closest(name, known | extra) + f"; known names: {', '.join(sorted(set(self.vars) | {'vars', 'env', 'steps'}))}"
                 self.problem(t.path, f"{_pretty(t.path)}: unknown name {name!r} in {t.source!r}{hint}")
 
     def dependencies(self, section: Section, i: int, step: Step, templates: list[Template]) -> tuple[str, ...]:
         needs: dict[str, None] = {}
-        refs = [(ref, t.path, t.source) for t in templates for ref in sorted(t.refs)]
+        refs: list[tuple[str, tuple[str | int, ...], str | None]] = [
+            (ref, t.path, t.source) for t in templates for ref in sorted(t.refs)
+        ]
         refs += [(ref, (section, i, "needs", j), None) for j, ref in enumerate(step.needs)]
         for ref, path, source in refs:
             where = _pretty(path)
@@ -244,7 +253,7 @@ class _Planner:
             order = list(sorter.static_order())
         except CycleError as exc:
             cycle: list[str] = exc.args[1]
-            first = next(j for j, s in enumerate(self.pb.steps) if s.id == cycle[0])
+            first = next(j for j, s in enumerate(self.pb.section("steps")) if s.id == cycle[0])
             self.problem(("steps", first, "id"), f"steps[{first}]: dependency cycle: {' -> '.join(cycle)}; remove one of these references")
             return {}
         waves: dict[str, int] = {}

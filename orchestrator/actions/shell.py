@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, NotRequired
 
 from pydantic import ConfigDict, Field
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from orchestrator.actions.base import Action, Invocation, StepContext
 from orchestrator.errors import ActionError
@@ -48,7 +49,7 @@ async def run_program(
         _kill_group(proc.pid)
         await proc.wait()
         raise
-    result = {"rc": proc.returncode, "stdout": out.decode(errors="replace"), "stderr": err.decode(errors="replace")}
+    result: dict[str, Any] = {"rc": proc.returncode, "stdout": out.decode(errors="replace"), "stderr": err.decode(errors="replace")}
     if check and proc.returncode != 0:
         tail = result["stderr"].strip().splitlines()[-3:]
         raise ActionError(f"{argv[0]} exited with status {proc.returncode}" + (f": {' | '.join(tail)}" if tail else ""))
@@ -56,10 +57,8 @@ async def run_program(
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 class Shell(Action):

@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator.plan import plan
 
     log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
-    configure(LogSettings(format=log_format, level=args.log_level, colors=sys.stderr.isatty()))
+    configure(LogSettings(format="json" if log_format == "json" else "console", level=args.log_level, colors=sys.stderr.isatty()))
     overrides = parse_vars(args.var)
     try:
         config = load_config(args.config)
@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
             the_plan = plan(the_plan.playbook, vars={**overrides, "api": settings["sandbox_url"]}, config=config)
         result = asyncio.run(_execute(the_plan, args, settings))
     output.finished(result, args.format)
-    return result.exit_code
+    return int(result.exit_code)
 
 
 async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, Any]) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from typing import Any
 
 import structlog
@@ -100,7 +100,7 @@ class StepRunner:
         source = step.for_each.render(scope)
         if isinstance(source, str | bytes | Mapping) or not isinstance(source, Iterable):
             raise TemplateError(f"{step.where}.for_each: expected a list or other sequence, got {type(source).__name__}")
-        total = len(source) if hasattr(source, "__len__") else None
+        total = len(source) if isinstance(source, Sized) else None
         outputs: list[Any] = [None] * total if total is not None else []
         pending = enumerate(source)
         failures: list[tuple[int, str]] = []

@@ -35,12 +35,12 @@ class DaskExecutor:
                 raise RuntimeError("the dask executor needs the `dask` extra: pip install 'orchestrator[dask]'") from None
             address: Any = self.address
             if self.address == "local":
-                self._cluster = await LocalCluster(
+                self._cluster = await LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=self.workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, asynchronous=True,
                 )
                 address = self._cluster
-            self._client = await Client(address, asynchronous=True)
+            self._client = await Client(address, asynchronous=True)  # type: ignore[no-untyped-call]
         return self._client
 
     async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:

@@ -116,7 +116,7 @@ def step_model(registry: ActionRegistry) -> type[StepBase]:
         for a in registry
     }
     names = tuple(a.name for a in registry)
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         "Step", __base__=StepBase, __validators__={"_one_action": _one_action(names)}, **fields
     )
 
@@ -169,7 +169,7 @@ class PlaybookBase(BaseModel):
 def playbook_model(registry: ActionRegistry) -> type[PlaybookBase]:
     """The pydantic model of a whole playbook for the actions in `registry`."""
     step = step_model(registry)
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         "Playbook",
         __base__=PlaybookBase,
         steps=(list[step], Field(min_length=1, description="The steps to run, as a dependency graph.")),  # type: ignore[valid-type]

@@ -40,12 +40,9 @@ def _document_path(data: Any, loc: Sequence[str | int]) -> Path:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif isinstance(node, dict) and part == "finally_" and "finally" in node:
             path.append("finally")
             node = node["finally"]
@@ -92,6 +89,16 @@ def keys_of(model: type[BaseModel]) -> list[str]:
     return sorted((f.alias or n) for n, f in model.model_fields.items())
 
 
+_PATTERNS = {r"^[a-z0-9_-]+$": "expected an id of a-z, 0-9, '_' and '-'"}
+
+
+def _expected_of(err: dict[str, Any]) -> str:
+    if err["type"] == "string_pattern_mismatch":
+        pattern = err.get("ctx", {}).get("pattern", "")
+        return _PATTERNS.get(pattern, f"expected text matching {pattern}")
+    return _expected(err["msg"])
+
+
 def _expected(msg: str) -> str:
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if msg.startswith("Input should be "):
@@ -106,7 +113,7 @@ def _shown(value: Any) -> str:
 
 def diagnostics(exc: ValidationError, data: Any, smap: SourceMap, model: type[BaseModel]) -> list[Diagnostic]:
     """One located diagnostic per offending value."""
-    grouped: dict[tuple[Path, str], list[dict[str, Any]]] = {}
+    grouped: dict[tuple[Path, str], list[Any]] = {}
     for err in exc.errors():
         path = _document_path(data, err["loc"])
         if err["type"] == "extra_forbidden":
@@ -135,7 +142,7 @@ def _value_message(errs: list[dict[str, Any]]) -> str:
     # custom validators speak for themselves; prefer them over the union's type mismatches
     custom = [e for e in errs if e["type"] in ("value_error", "assertion_error")]
     chosen = custom or errs
-    messages = list(dict.fromkeys(_expected(e["msg"]) for e in chosen))
+    messages = list(dict.fromkeys(_expected_of(e) for e in chosen))
     found = chosen[0].get("input")
     if len(messages) == 1:
         message = messages[0]

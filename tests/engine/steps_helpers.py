@@ -1,0 +1,79 @@
+"""Module-level functions the engine tests send to threads and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import structlog
+
+
+def sleep_blocking(seconds: float) -> str:
+    time.sleep(seconds)
+    return threading.current_thread().name
+
+
+def burn(ms: int = 200) -> int:
+    """Pure-Python CPU work for about `ms` milliseconds; returns the worker's pid."""
+    deadline = time.perf_counter() + ms / 1000
+    n = 0
+    while time.perf_counter() < deadline:
+        n += 1
+    return os.getpid()
+
+
+async def where_am_i() -> dict[str, Any]:
+    await asyncio.sleep(0)
+    return {"thread": threading.current_thread().name, "main": threading.current_thread() is threading.main_thread()}
+
+
+def log_from_thread(message: str) -> str:
+    structlog.get_logger("tests").info("inside.blocking", message=message)
+    return message
+
+
+def log_from_process(message: str) -> int:
+    structlog.get_logger("tests").info("inside.cpu", message=message)
+    return os.getpid()
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+LIVE_TASKS: list[int] = []
+
+
+async def count_tasks(item: int) -> int:
+    LIVE_TASKS.append(len(asyncio.all_tasks()))
+    await asyncio.sleep(0)
+    return item
+
+
+def fail_once(marker: str) -> str:
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("first attempt fails")
+    return "second attempt"
+
+
+def always_fails() -> None:
+    raise ValueError("boom")
+
+
+async def slow(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+def record(path: str, text: str) -> str:
+    with open(path, "a") as f:
+        f.write(text + "\n")
+    return text
+
+
+unpicklable = lambda: 1  # noqa: E731 - on purpose: cannot be sent to a process
