@@ -1,0 +1,1 @@
+"""Executors: where each kind of step runs (asyncio, threads, processes)."""

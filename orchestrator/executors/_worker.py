@@ -1,0 +1,132 @@
+"""Child side of :mod:`orchestrator.executors.processes`: run pickled calls, one at a time.
+
+Every worker process imports this module when it starts, so it stays import-light:
+stdlib plus structlog (for the per-call log context) and nothing else from the project.
+
+Protocol, one request and one reply per call, each a single ``send_bytes`` message:
+
+* request: ``pickle((fn, args, kwargs, log_context))``, or :data:`STOP` to exit cleanly;
+* reply: ``pickle((OK, result))``, or ``pickle((ERR | FATAL, exc_bytes, type_name, message, tb_text))``.
+  The exception travels pickled *inside* the reply so that the parent can fall back to a
+  stand-in when it cannot rebuild it. ``FATAL`` means the worker is unusable (its initializer
+  failed) and exits after replying.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import pickle
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from structlog.contextvars import bind_contextvars
+
+STOP = b""
+OK = "ok"
+ERR = "err"
+FATAL = "fatal"
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+def main(
+    conn: Connection,
+    sys_path: Sequence[str],
+    initializer: Callable[..., object] | None,
+    initargs: tuple[object, ...],
+) -> None:
+    """Worker process entry point: serve requests from ``conn`` until STOP or the parent goes away."""
+    # Ctrl-C reaches the whole foreground process group; the parent handles it by cancelling
+    # calls (which terminates the workers running them), so the workers themselves ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Prepend, so that modules next to a playbook win over installed ones of the same name.
+    sys.path[:0] = list(sys_path)
+    init_failure: bytes | None = None
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except Exception as exc:
+            # Report it as the answer to the first call instead of dying silently: a bare exit
+            # would surface as a confusing "worker died while running <first call>".
+            exc.add_note(f"raised by the worker initializer {describe(initializer)}")
+            init_failure = _error_reply(FATAL, exc)
+    while True:
+        try:
+            request = conn.recv_bytes()
+        except (EOFError, OSError):
+            return  # the parent is gone: nobody to answer to
+        if request == STOP:
+            return
+        if init_failure is not None:
+            conn.send_bytes(init_failure)
+            return
+        conn.send_bytes(execute(request))
+
+
+def execute(request: bytes) -> bytes:
+    """Run one pickled call and return the pickled reply; never raises an ``Exception``."""
+    fn: Callable[..., object] | None = None
+    try:
+        fn, args, kwargs, log_context = pickle.loads(request)
+        # A fresh copy of the context per call: the log context, and whatever the call itself
+        # binds, are gone afterwards, while bindings made by the initializer stay.
+        result = contextvars.copy_context().run(_invoke, fn, args, kwargs, log_context)
+    except Exception as exc:
+        # SystemExit is deliberately not caught: sys.exit() in a call ends the worker, and the
+        # parent reports that as WorkerDied with the exit code.
+        return _error_reply(ERR, exc)
+    try:
+        return pickle.dumps((OK, result), _PROTOCOL)
+    except Exception as exc:
+        kind = type(result)
+        error = TypeError(
+            f"the result of {describe(fn)} cannot be pickled: "
+            f"{kind.__module__}.{kind.__qualname__} ({type(exc).__name__}: {exc})"
+        )
+        return _error_reply(ERR, error)
+
+
+def _invoke(
+    fn: Callable[..., object],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    log_context: Mapping[str, object] | None,
+) -> object:
+    if log_context:
+        bind_contextvars(**log_context)
+    return fn(*args, **kwargs)
+
+
+def _error_reply(tag: str, exc: BaseException) -> bytes:
+    tb = exc.__traceback__
+    # Drop this module's own frames from the top: the user wants to see their code.
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    tb_text = "".join(traceback.format_exception(type(exc), exc, tb))
+    exc_bytes: bytes | None
+    try:
+        exc_bytes = pickle.dumps(exc, _PROTOCOL)
+        # Many exception classes pickle fine but fail to unpickle (a custom __init__ whose
+        # arguments differ from .args); find out here, where the fallback is still possible.
+        pickle.loads(exc_bytes)
+    except Exception:
+        exc_bytes = None
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<unprintable exception>"
+    kind = type(exc)
+    return pickle.dumps(
+        (tag, exc_bytes, f"{kind.__module__}.{kind.__qualname__}", message, tb_text), _PROTOCOL
+    )
+
+
+def describe(fn: object) -> str:
+    """``module:qualname`` of a callable, for error messages."""
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None)
+    return f"{module}:{name}" if module and name else repr(fn)
