@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,22 +27,31 @@ class DaskExecutor:
         self.workers = workers
         self._client: Any = None
         self._cluster: Any = None
+        self._starting: asyncio.Lock | None = None
 
     async def _get_client(self) -> Any:
-        if self._client is None:
-            try:
-                from distributed import Client, LocalCluster
-            except ImportError:
-                raise RuntimeError("the dask executor needs the `dask` extra: pip install 'orchestrator[dask]'") from None
-            address: Any = self.address
-            if self.address == "local":
-                self._cluster = await LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=self.workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, asynchronous=True,
-                )
-                address = self._cluster
-            self._client = await Client(address, asynchronous=True)  # type: ignore[no-untyped-call]
+        if self._client is not None:
+            return self._client
+        # Steps that start together must share one cluster, not each start their own.
+        self._starting = self._starting or asyncio.Lock()
+        async with self._starting:
+            if self._client is None:
+                await self._connect()
         return self._client
+
+    async def _connect(self) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise RuntimeError("the dask executor needs the `dask` extra: pip install 'orchestrator[dask]'") from None
+        address: Any = self.address
+        if self.address == "local":
+            self._cluster = await LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=self.workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, asynchronous=True,
+            )
+            address = self._cluster
+        self._client = await Client(address, asynchronous=True)  # type: ignore[no-untyped-call]
 
     async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:
         client = await self._get_client()
