@@ -42,12 +42,18 @@ async def arun(
     sleep: Callable[[float], Awaitable[Any]] | None = None,
     run_id: str | None = None,
     settings: Mapping[str, Any] | None = None,
+    reads_only: bool = False,
 ) -> RunResult:
     """Run a playbook on the running event loop and return its result. A failed step does not
     raise: check ``result.status`` or call ``result.raise_on_error()``. Setting `interrupt` stops
-    the run as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``)."""
+    the run as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``).
+    With `reads_only` only steps that change nothing run (a dry run that reads); the others end
+    ``planned`` with the request they would send in ``StepResult.planned``."""
     the_plan = target if isinstance(target, Plan) else plan(target, vars=vars, config=config)
-    return await execute(the_plan, run_id=run_id, reporter=reporter, interrupt=interrupt, sleep=sleep, settings=settings)
+    return await execute(
+        the_plan, run_id=run_id, reporter=reporter, interrupt=interrupt, sleep=sleep, settings=settings,
+        reads_only=reads_only,
+    )
 
 
 def run(target: Target, **options: Any) -> RunResult:

@@ -34,8 +34,20 @@ class LogSettings:
 _ACTIVE: LogSettings | None = None
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written: structlog loggers keep the stream they were
+    built with, and a program (or a test, or a progress view) may replace sys.stderr later."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(settings: LogSettings, stream: TextIO | None = None) -> None:
-    """Send structlog events to `stream` (stderr) as JSON lines or console lines, at `level` and above."""
+    """Send structlog events to `stream` (default: the current sys.stderr) as JSON lines or console
+    lines, at `level` and above."""
     global _ACTIVE
     _ACTIVE = settings
     renderer: Any
@@ -53,7 +65,7 @@ def configure(settings: LogSettings, stream: TextIO | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream if stream is not None else sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream if stream is not None else _CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
 

@@ -112,6 +112,44 @@ def _step_refs(ast: nodes.Node) -> Iterator[str]:
             yield node.arg.value
 
 
+class Unknown:
+    """A value a dry run cannot know: the output of a step it did not run. Any attribute or item of
+    it is unknown too; it renders as ``<steps.network.output.json.id>``."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __getattr__(self, name: str) -> Unknown:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Unknown(f"{self.path}.{name}")
+
+    def __getitem__(self, key: Any) -> Unknown:
+        return Unknown(f"{self.path}[{key!r}]")
+
+    def __str__(self) -> str:
+        return f"<{self.path}>"
+
+    __repr__ = __str__
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def contains_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, str):
+        return "<steps." in value and ".output" in value
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
 # A compiled tree mirrors a parameter value: templates replaced by Template objects.
 class Tree:
     """A parameter value with its templates compiled. Renders to a plain value."""

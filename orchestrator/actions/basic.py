@@ -21,6 +21,9 @@ class Sleep(Action):
     name = "sleep"
     params_type: ClassVar[Any] = Duration | str
 
+    def is_read_only(self, params: Any) -> bool:
+        return True
+
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         try:
             seconds = parse_duration(params)
@@ -45,6 +48,9 @@ class Log(Action):
 
     name = "log"
     params_type: ClassVar[Any] = str | LogParams
+
+    def is_read_only(self, params: Any) -> bool:
+        return True
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         if isinstance(params, dict):
@@ -72,6 +78,9 @@ class Assert(Action):
     params_type: ClassVar[Any] = AssertParams
     expressions: ClassVar[frozenset[str]] = frozenset({"that"})
 
+    def is_read_only(self, params: Any) -> bool:
+        return True
+
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         values = params["that"] if isinstance(params["that"], list) else [params["that"]]
         raw = ctx.raw["that"] if isinstance(ctx.raw, dict) else None
@@ -88,6 +97,9 @@ class Set(Action):
 
     name = "set"
     params_type: ClassVar[Any] = Annotated[Any, Field(description="Any value; templates are rendered.")]
+
+    def is_read_only(self, params: Any) -> bool:
+        return True
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         return Invocation(_value, (params,))

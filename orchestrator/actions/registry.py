@@ -37,11 +37,14 @@ class ActionRegistry:
 
 
 def builtin_actions() -> list[Action]:
-    from orchestrator.actions import basic, call, shell
+    from orchestrator.actions import aws, basic, call, http, shell
 
     return [
         call.Call(),
         shell.Shell(),
+        http.Http(),
+        http.WaitUntil(),
+        aws.Aws(),
         basic.Sleep(),
         basic.Log(),
         basic.Assert(),

@@ -31,13 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("playbook", help="the playbook file (YAML)")
     p.add_argument("--var", action="append", default=[], metavar="K=V", help="set a variable (value parsed as YAML); repeatable")
     p.add_argument("--config", metavar="FILE", help="configuration file replacing config/default.yml")
+    p.add_argument("--dry-run", action="store_const", const="plan", default=None, help="plan only, with no side effect at all")
     p.add_argument(
-        "--dry-run", nargs="?", const="plan", choices=["plan", "reads"], default=None,
-        help="plan only, with no side effect (`--dry-run=reads` also runs read-only steps)",
+        "--dry-run=reads", dest="dry_run", action="store_const", const="reads",
+        help="also run the steps that only read (GET, describe/list, read_only: true) so later templates see real data",
     )
     p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text", help="how results go to stdout")
     p.add_argument("--log-format", choices=["console", "json"], default=None, help="log lines on stderr (default: json unless stderr is a terminal)")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    p.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], default=None,
+        help="default: info, or warning while the live progress view shows the same events",
+    )
     p.add_argument("--no-progress", action="store_true", help="no live progress view, even on a terminal")
     p.add_argument("--version", action="version", version=f"orchestrate {__version__}")
     return p
@@ -67,12 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.cli import commands
 
         return commands.dispatch(args_list[0], args_list[1:])
-    args = build_parser().parse_args(args_list)
+    # `--dry-run=plan` is the same as `--dry-run`; `--dry-run=reads` is its own flag.
+    args = build_parser().parse_args(["--dry-run" if a == "--dry-run=plan" else a for a in args_list])
     try:
         return _run(args)
     except UsageError as exc:
         print(f"orchestrate: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `orchestrate ... | head`: the reader left; that is not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -84,7 +92,8 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator.plan import plan
 
     log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
-    configure(LogSettings(format="json" if log_format == "json" else "console", level=args.log_level, colors=sys.stderr.isatty()))
+    level = args.log_level or ("warning" if output.wants_progress(args) and not args.dry_run else "info")
+    configure(LogSettings(format="json" if log_format == "json" else "console", level=level, colors=sys.stderr.isatty()))
     overrides = parse_vars(args.var)
     try:
         config = load_config(args.config)
@@ -97,7 +106,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from orchestrator.cli.target import embedded_target
 
-    with embedded_target(the_plan.vars, set(overrides), config) as settings:
+    uses_aws = any(s.action.name == "aws" for s in the_plan.all_steps())
+    with embedded_target(the_plan.vars, set(overrides), config, uses_aws=uses_aws) as settings:
         if settings.get("sandbox_url") and settings["sandbox_url"] != the_plan.vars.get("api"):
             the_plan = plan(the_plan.playbook, vars={**overrides, "api": settings["sandbox_url"]}, config=config)
         result = asyncio.run(_execute(the_plan, args, settings))
@@ -114,17 +124,20 @@ async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, 
 
     def on_signal() -> None:
         if interrupt.is_set():  # a second Ctrl-C: stop waiting for cleanup
+            reporter.__exit__(None, None, None)
             print("orchestrate: interrupted again; exiting now", file=sys.stderr)
             os._exit(130)
         print("orchestrate: interrupting: cancelling running steps, then running `finally` (Ctrl-C again to exit now)", file=sys.stderr)
         interrupt.set()
 
+    reporter = reporter_for(args)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    reporter = reporter_for(args)
     try:
         with reporter:
-            return await execute(the_plan, reporter=reporter, interrupt=interrupt, settings=settings)
+            return await execute(
+                the_plan, reporter=reporter, interrupt=interrupt, settings=settings, reads_only=args.dry_run == "reads"
+            )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -51,7 +51,11 @@ def finished(result: RunResult, fmt: str) -> None:
     else:
         from rich.console import Console
 
-        Console(soft_wrap=False).print(render.result_table(result))
+        console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+        console.print(render.result_table(result))
+        for step in result.steps:
+            if step.status == "planned":
+                console.print(f"{step.id} would send: {render.to_json({'request': step.planned})}", highlight=False, markup=False)
 
 
 class _Quiet(Reporter):
@@ -62,9 +66,13 @@ class _Quiet(Reporter):
         return None
 
 
+def wants_progress(args: argparse.Namespace) -> bool:
+    return not args.no_progress and sys.stderr.isatty() and sys.stdout.isatty()
+
+
 def reporter_for(args: argparse.Namespace) -> Any:
-    """A live progress view on an interactive terminal; nothing animated otherwise."""
-    if args.no_progress or not sys.stderr.isatty():
+    """A live progress view when both stdout and stderr are a terminal; nothing animated otherwise."""
+    if not wants_progress(args):
         return _Quiet()
     from orchestrator.cli.progress import ProgressView
 

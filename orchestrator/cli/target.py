@@ -1,5 +1,6 @@
-"""The embedded default target: a sandbox API the CLI starts when a playbook points at it and
-nothing answers there, so `orchestrate playbooks/deploy.yml` needs no set-up."""
+"""The embedded default target: a sandbox API (and a local AWS emulator for `aws` steps) that the
+CLI starts when a playbook points at the sandbox address and nothing answers there, so
+`orchestrate playbooks/deploy.yml` needs no set-up. A server that already answers is used as it is."""
 
 from __future__ import annotations
 
@@ -22,28 +23,34 @@ def _answers(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def embedded_target(vars: Mapping[str, Any], given: set[str], config: Config) -> Iterator[dict[str, Any]]:
-    """Start the sandbox if the playbook's `api` is the sandbox address, was not set with --var,
-    and no server answers there. Yields settings for the run (empty when nothing was started)."""
-    url = vars.get("api")
-    settings = config.sandbox
-    if not settings.enabled or "api" in given or not isinstance(url, str) or url.rstrip("/") != settings.url.rstrip("/"):
-        yield {}
-        return
-    parts = urlsplit(settings.url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    if _answers(host, port):
-        yield {}
-        return
-    from orchestrator.sandbox import SandboxProcess
-    from orchestrator.sandbox import SandboxSettings as Settings
+def embedded_target(vars: Mapping[str, Any], given: set[str], config: Config, *, uses_aws: bool) -> Iterator[dict[str, Any]]:
+    """Start what the run needs of the embedded target; yield run settings for it (empty if none).
 
-    sandbox = SandboxProcess(
-        Settings(latency=settings.latency, fault_rate=settings.fault_rate, rate_limit=settings.rate_limit), host=host, port=port
-    )
-    sandbox.start()
-    print(f"orchestrate: started the embedded sandbox API at {sandbox.url}", file=sys.stderr)
-    try:
-        yield {"sandbox_url": sandbox.url}
-    finally:
-        sandbox.stop()
+    The sandbox starts if the playbook's `api` is `sandbox.url`, was not set with --var, and no server
+    answers there. The AWS emulator starts with it when the playbook has `aws` steps and no
+    `aws.endpoint_url` is configured, so `aws` steps never reach real AWS by accident."""
+    url = vars.get("api")
+    sandbox = config.sandbox
+    wanted = sandbox.enabled and "api" not in given and isinstance(url, str) and url.rstrip("/") == sandbox.url.rstrip("/")
+    parts = urlsplit(sandbox.url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if not wanted or _answers(host, port):
+        yield {}
+        return
+    with contextlib.ExitStack() as stack:
+        from orchestrator.sandbox import SandboxProcess
+        from orchestrator.sandbox import SandboxSettings as Settings
+
+        process = SandboxProcess(
+            Settings(latency=sandbox.latency, fault_rate=sandbox.fault_rate, rate_limit=sandbox.rate_limit), host=host, port=port
+        )
+        stack.enter_context(process)
+        print(f"orchestrate: started the embedded sandbox API at {process.url}", file=sys.stderr)
+        settings: dict[str, Any] = {"sandbox_url": process.url}
+        if uses_aws and sandbox.aws and config.aws.endpoint_url is None:
+            from orchestrator.emulator import MotoProcess
+
+            moto = stack.enter_context(MotoProcess())
+            print(f"orchestrate: started the embedded AWS emulator at {moto.url}", file=sys.stderr)
+            settings.update(moto.run_settings())
+        yield settings

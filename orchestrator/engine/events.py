@@ -20,6 +20,32 @@ class Reporter:
     def run_finished(self, result: RunResult) -> None: ...
 
 
+class Guarded(Reporter):
+    """A reporter whose failure cannot end a run: the first exception from a hook is logged and the
+    reporter is switched off."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner: Reporter | None = inner
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_"):
+            return object.__getattribute__(self, name)
+
+        def call(*args: Any) -> None:
+            inner = object.__getattribute__(self, "_inner")
+            if inner is None:
+                return
+            try:
+                getattr(inner, name)(*args)
+            except Exception as exc:
+                object.__setattr__(self, "_inner", None)
+                from orchestrator.logs import get_logger
+
+                get_logger().warning("reporter.disabled", hook=name, error=f"{type(exc).__name__}: {exc}")
+
+        return call
+
+
 class Reporters(Reporter):
     """Several reporters as one."""
 

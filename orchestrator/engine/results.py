@@ -8,6 +8,7 @@ from typing import Any, Literal
 from orchestrator.errors import OrchestratorError
 
 StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "planned"]
+# `planned` steps are those a dry run did not run: they hold what they would have sent.
 RunStatus = Literal["succeeded", "failed", "interrupted", "planned"]
 
 
@@ -29,15 +30,19 @@ class StepResult:
     items_failed: int = 0
     #: Attempts beyond the first, over all items.
     retries: int = 0
+    #: For a step a dry run did not run: the request(s) it would send, rendered as far as known.
+    planned: Any = None
 
     @property
     def ok(self) -> bool:
-        return self.status in ("succeeded", "skipped")
+        return self.status in ("succeeded", "skipped", "planned")
 
     def summary(self) -> dict[str, Any]:
         """The step as the JSON contract shows it (output left out: it can be large)."""
-        out = {k: v for k, v in asdict(self).items() if k != "output"}
+        out = {k: v for k, v in asdict(self).items() if k not in ("output", "planned")}
         out["duration_s"] = round(self.duration_s, 4)
+        if self.status == "planned":
+            out["request"] = self.planned
         return out
 
 

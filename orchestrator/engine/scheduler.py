@@ -38,11 +38,13 @@ async def execute(
     interrupt: asyncio.Event | None = None,
     sleep: Callable[[float], Awaitable[Any]] | None = None,
     settings: Mapping[str, Any] | None = None,
+    reads_only: bool = False,
 ) -> RunResult:
     """Run `plan` to a RunResult. Step failures are in the result; only a cancellation of the
-    caller's own task propagates (after `finally` has run)."""
+    caller's own task propagates (after `finally` has run). With `reads_only`, only steps that
+    change nothing run; the others end `planned`, showing the request they would send."""
     run_id = run_id or new_run_id()
-    state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings)
+    state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only)
     interrupt = interrupt or asyncio.Event()
     started = time.perf_counter()
     tokens = structlog.contextvars.bind_contextvars(run_id=run_id)
@@ -59,7 +61,7 @@ async def execute(
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-        if status == "failed":
+        if status == "failed" and not reads_only:
             await _shielded(_sequence(plan.rollback, state))
         if plan.finally_:
             finally_failed = await _shielded(_sequence(plan.finally_, state))
@@ -69,6 +71,8 @@ async def execute(
         await _shielded(state.aclose())
         structlog.contextvars.reset_contextvars(**tokens)
     ordered = tuple(state.results.get(s.id) or _not_reached(s) for s in plan.all_steps())
+    if reads_only and status == "succeeded":
+        status = "planned"
     result = RunResult(run_id, plan.playbook.name, status, time.perf_counter() - started, ordered, _path(plan))
     log.info("run.finished", status=status, duration=round(result.duration_s, 4))
     state.reporter.run_finished(result)
@@ -141,6 +145,8 @@ async def _sequence(steps: Sequence[PlannedStep], state: RunState) -> bool:
 
 
 def _not_reached(step: PlannedStep) -> StepResult:
+    if step.section == "rollback":  # the run did not fail: nothing to undo
+        return StepResult(step.id, step.kind, step.executor, "skipped", section=step.section)
     return StepResult(step.id, step.kind, step.executor, "cancelled", error="not started", section=step.section)
 
 

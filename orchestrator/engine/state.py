@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from orchestrator.actions.base import Resources
-from orchestrator.engine.events import Reporter
+from orchestrator.engine.events import Guarded, Reporter
 from orchestrator.engine.executors import Executors
 from orchestrator.engine.limits import Limit
 from orchestrator.engine.results import StepResult
 from orchestrator.plan import Plan
+from orchestrator.templates import Unknown
 
 
 class RunState:
@@ -26,10 +27,12 @@ class RunState:
         reporter: Reporter | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         settings: Mapping[str, Any] | None = None,
+        reads_only: bool = False,
     ) -> None:
         self.plan = plan
         self.run_id = run_id
-        self.reporter = reporter or Reporter()
+        self.reads_only = reads_only
+        self.reporter: Reporter = Guarded(reporter) if reporter is not None else Reporter()
         self.sleep = sleep or asyncio.sleep
         self.settings = dict(settings or {})
         self.settings.setdefault("config", plan.config)
@@ -54,8 +57,9 @@ class RunState:
 
     def record(self, result: StepResult) -> None:
         self.results[result.id] = result
+        output = Unknown(f"steps.{result.id}.output") if result.status == "planned" else result.output
         self.steps_scope[result.id] = {
-            "output": result.output, "status": result.status, "error": result.error, "attempts": result.attempts,
+            "output": output, "status": result.status, "error": result.error, "attempts": result.attempts,
         }
 
     async def aclose(self) -> None:

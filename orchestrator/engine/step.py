@@ -17,7 +17,7 @@ from orchestrator.engine.state import RunState
 from orchestrator.errors import StepTimeout, TemplateError, describe
 from orchestrator.logs import get_logger
 from orchestrator.plan import PlannedStep
-from orchestrator.templates import Template
+from orchestrator.templates import Template, Unknown, contains_unknown
 
 log = get_logger()
 _bind = structlog.contextvars.bind_contextvars
@@ -35,6 +35,25 @@ class ItemsFailed(Exception):
         self.outputs = outputs
 
 
+class _NotKnowable(Exception):
+    """A read-only step of a dry run whose request depends on a step the dry run did not run."""
+
+
+def mask_secrets(value: Any) -> Any:
+    """A copy of `value` with credential-like keys and URL userinfo masked, for showing a plan."""
+    from orchestrator.actions.redact import MASK, is_sensitive, redact_url
+
+    if isinstance(value, dict):
+        return {k: (MASK if isinstance(k, str) and is_sensitive(k) else mask_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_secrets(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
+    if isinstance(value, Unknown):
+        return str(value)
+    return value
+
+
 class StepRunner:
     """Runs one planned step to a StepResult. Never raises, except CancelledError."""
 
@@ -47,6 +66,8 @@ class StepRunner:
         self.pass_context = self.executor.name in ("processes", "dask")
         self.attempts = 0
         self.retries = 0
+        # In a `--dry-run=reads` run only steps that change nothing are run; the others are shown.
+        self.plan_only = state.reads_only and not (step.step.read_only or step.action.is_read_only(step.step.params))
 
     async def run(self) -> StepResult:
         step, state = self.step, self.state
@@ -59,6 +80,8 @@ class StepRunner:
         try:
             if step.when is not None and not self.condition(step.when, scope):
                 return self.finish("skipped", started, None, None)
+            if self.plan_only:
+                return self.finish("planned", started, None, None, planned=self.would_send(scope))
             state.reporter.step_started(step, None)
             log.info("step.started")
             if step.for_each is None:
@@ -68,6 +91,8 @@ class StepRunner:
         except asyncio.CancelledError:
             self.finish("cancelled", started, "cancelled", output, items, failed_items)
             raise
+        except _NotKnowable:
+            return self.finish("planned", started, None, None, planned=self.would_send(scope))
         except ItemsFailed as exc:
             return self.finish("failed", started, str(exc), exc.outputs, exc.total, exc.failed)
         except Exception as exc:
@@ -77,12 +102,40 @@ class StepRunner:
     def condition(self, when: Template | bool, scope: Mapping[str, Any]) -> bool:
         return bool(when.render(scope) if isinstance(when, Template) else when)
 
-    def finish(self, status: str, started: float, error: str | None, output: Any, items: int | None = None, failed_items: int = 0) -> StepResult:
+    def would_send(self, scope: Mapping[str, Any]) -> Any:
+        """The request(s) this step would send, rendered as far as a dry run knows, secrets masked."""
+        step = self.step
+        try:
+            if step.for_each is None:
+                return mask_secrets(self.rendered(scope))
+            source = step.for_each.render(scope)
+            if isinstance(source, Unknown):
+                return f"one request per item of {source}"
+            shown = []
+            for index, item in enumerate(source):
+                if index == 20:
+                    shown.append("...")
+                    break
+                shown.append(mask_secrets(self.rendered({**scope, "item": item, "index": index})))
+            return shown
+        except TemplateError as exc:
+            return f"not rendered: {exc}"
+
+    def rendered(self, scope: Mapping[str, Any]) -> Any:
+        params = self.step.params.render(scope)
+        if self.step.with_ is None:
+            return params
+        return {"call": params, "with": self.step.with_.render(scope)}
+
+    def finish(
+        self, status: str, started: float, error: str | None, output: Any, items: int | None = None,
+        failed_items: int = 0, planned: Any = None,
+    ) -> StepResult:
         step = self.step
         result = StepResult(
             id=step.id, kind=step.kind, executor=self.executor.name, status=status,  # type: ignore[arg-type]
             attempts=self.attempts, duration_s=time.perf_counter() - started, error=error, output=output,
-            section=step.section, items=items, items_failed=failed_items, retries=self.retries,
+            section=step.section, items=items, items_failed=failed_items, retries=self.retries, planned=planned,
         )
         self.state.record(result)
         if status == "failed":
@@ -98,6 +151,8 @@ class StepRunner:
         step = self.step
         assert step.for_each is not None
         source = step.for_each.render(scope)
+        if isinstance(source, Unknown):
+            raise _NotKnowable
         if isinstance(source, str | bytes | Mapping) or not isinstance(source, Iterable):
             raise TemplateError(f"{step.where}.for_each: expected a list or other sequence, got {type(source).__name__}")
         total = len(source) if isinstance(source, Sized) else None
@@ -141,6 +196,8 @@ class StepRunner:
         step, state = self.step, self.state
         params = step.params.render(scope)
         with_ = step.with_.render(scope) if step.with_ is not None else None
+        if state.reads_only and (contains_unknown(params) or contains_unknown(with_)):
+            raise _NotKnowable
 
         async def attempt(n: int) -> Any:
             self.attempts = max(self.attempts, n)

@@ -177,6 +177,10 @@ async def test_aclose_leaves_no_worker_processes_and_is_idempotent() -> None:
     pool = ProcessPool(2)
     busy = asyncio.create_task(pool.call(cpu_funcs.sleep_pid, (30,)))
     await pool.call(cpu_funcs.getpid)  # the other worker, idle afterwards
+    for _ in range(200):  # the busy call's worker may still be starting (starts run in a thread)
+        if len(pool.pids()) == 2:
+            break
+        await asyncio.sleep(0.05)
     pids = set(pool.pids())
     assert len(pids) == 2 and pids <= descendants()
     await pool.aclose()

@@ -1,0 +1,315 @@
+"""`http` (one request) and `wait_until` (a request repeated until a condition holds).
+
+Both send through the run's pooled client (`http_client.client_for`). A status the step expects is
+the output; a status in the step's `retry_on_status` is a retryable failure carrying the server's
+Retry-After; any other status fails the step at once. POST and PATCH carry an Idempotency-Key that
+is the same for every attempt of one item, so a retried create is safe. Errors name the step, the
+method and the URL with its credentials redacted.
+
+Per-request work is kept to plain dict and tuple handling: parameters were validated by pydantic
+when the playbook loaded; what templates produce at run time is checked by hand, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, NotRequired
+from urllib.parse import urlencode, urlsplit
+
+from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict
+
+from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
+from orchestrator.actions.http_client import ClientFailure, client_for, retry_after
+from orchestrator.actions.redact import redact_url, scrub, secrets_in
+from orchestrator.errors import ActionError
+from orchestrator.model.values import Duration, parse_duration
+from orchestrator.templates import Deferred, is_template
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_KNOWN_METHODS = frozenset(METHODS)
+DEFAULT_RETRY_ON_STATUS = (429, 502, 503, 504)
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c5a2e-8d4b-5e7f-9a3c-0b1d2e3f4a5b")
+_JSON_TYPE = "application/json"
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_FlexDuration = Annotated[Duration | str, Field(union_mode="left_to_right")]
+
+
+class HttpParams(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    method: NotRequired[Annotated[str, Field(description="GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.")]]
+    url: Annotated[str, Field(description="Absolute http(s) URL.")]
+    headers: NotRequired[Annotated[dict[str, Any] | str, Field(description="Request headers.")]]
+    params: NotRequired[Annotated[dict[str, Any] | str, Field(description="Query parameters, added to the URL's own.")]]
+    json: NotRequired[Annotated[Any, Field(description="A body sent as JSON.")]]
+    data: NotRequired[Annotated[str | dict[str, Any], Field(description="A body sent as text, or a mapping sent as a form.")]]
+    expect: NotRequired[Annotated[int | list[int] | str, Field(description="Expected status(es); default any 2xx.")]]
+    timeout: NotRequired[Annotated[_FlexDuration, Field(description="Bound on the request (the step's timeout bounds the attempt).")]]
+
+
+class WaitUntilParams(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    method: NotRequired[Annotated[str, Field(description="GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.")]]
+    url: Annotated[str, Field(description="Absolute http(s) URL.")]
+    headers: NotRequired[Annotated[dict[str, Any] | str, Field(description="Request headers.")]]
+    params: NotRequired[Annotated[dict[str, Any] | str, Field(description="Query parameters, added to the URL's own.")]]
+    json: NotRequired[Annotated[Any, Field(description="A body sent as JSON.")]]
+    data: NotRequired[Annotated[str | dict[str, Any], Field(description="A body sent as text, or a mapping sent as a form.")]]
+    expect: NotRequired[Annotated[int | list[int] | str, Field(description="Statuses `until` is evaluated on; default any 2xx.")]]
+    until: Annotated[str | bool, Field(description="Expression over `response` that ends the wait; braces optional.")]
+    interval: NotRequired[Annotated[_FlexDuration, Field(description="Wait between requests (default 1s).")]]
+    timeout: NotRequired[Annotated[_FlexDuration, Field(description="Give up after this long (default 60s).")]]
+
+
+# --- the request: rendered parameters checked by hand, then sent -------------------------------------
+
+
+def _text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _headers(value: Any, step: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ActionError(f"step {step!r}: headers: expected a mapping, got {type(value).__name__}", retryable=False)
+    return {str(k): _text(v) for k, v in value.items() if v is not None}
+
+
+def _query(value: Any, step: str) -> list[tuple[str, str]]:
+    if not isinstance(value, Mapping):
+        raise ActionError(f"step {step!r}: params: expected a mapping, got {type(value).__name__}", retryable=False)
+    pairs: list[tuple[str, str]] = []
+    for k, v in value.items():
+        for one in v if isinstance(v, list | tuple) else (v,):
+            if one is not None:
+                pairs.append((str(k), _text(one)))
+    return pairs
+
+
+def _seconds(value: Any, what: str, step: str) -> float:
+    try:
+        return value if type(value) is float else parse_duration(value)
+    except ValueError as exc:
+        raise ActionError(f"step {step!r}: {what}: {exc}", retryable=False) from None
+
+
+def _expected(status: int, expect: Any, step: str) -> bool:
+    if expect is None:
+        return 200 <= status < 300
+    if type(expect) is int:
+        return status == expect
+    if isinstance(expect, list | tuple):
+        return any(status == _code(e, step) for e in expect)
+    return status == _code(expect, step)
+
+
+def _code(value: Any, step: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ActionError(f"step {step!r}: expect: expected a status code or a list of them, got {value!r}", retryable=False)
+
+
+def _expect_label(expect: Any) -> str:
+    if expect is None:
+        return "2xx"
+    return ", ".join(map(str, expect)) if isinstance(expect, list | tuple) else str(expect)
+
+
+def idempotency_key(run_id: str, step_id: str, index: int | None) -> str:
+    """The Idempotency-Key of one item of one step in one run: the same across its attempts."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{run_id}\x00{step_id}\x00{index}"))
+
+
+class Request:
+    """A request built from rendered parameters, reused for every poll of a `wait_until`."""
+
+    __slots__ = ("content", "headers", "method", "query", "step", "timeout", "url")
+
+    def __init__(self, p: Mapping[str, Any], ctx: StepContext, *, request_timeout: bool, idempotent: bool) -> None:
+        step = self.step = ctx.step_id
+        method = p.get("method", "GET")
+        url = p.get("url")
+        if not isinstance(method, str) or not isinstance(url, str):
+            raise ActionError(f"step {step!r}: method and url must be strings, got {method!r} and {url!r}", retryable=False)
+        self.method = method.upper()
+        if self.method not in _KNOWN_METHODS:  # a templated method, checked now that it is rendered
+            raise ActionError(f"step {step!r}: unknown HTTP method {method!r}; use one of {', '.join(METHODS)}", retryable=False)
+        self.url = url
+        h = p.get("headers")
+        headers = _headers(h, step) if h is not None else None
+        q = p.get("params")
+        self.query = _query(q, step) if q is not None else None
+        self.content: bytes | None = None
+        content_type = None
+        if "json" in p:
+            try:
+                self.content = json.dumps(p["json"], separators=(",", ":")).encode()
+            except (TypeError, ValueError) as exc:
+                raise ActionError(f"step {step!r}: json: cannot encode the body as JSON: {exc}", retryable=False) from None
+            content_type = _JSON_TYPE
+        elif (d := p.get("data")) is not None:
+            if isinstance(d, Mapping):
+                self.content, content_type = urlencode(_query(d, step)).encode(), _FORM_TYPE
+            else:
+                self.content, content_type = _text(d).encode(), "text/plain; charset=utf-8"
+        if content_type is not None or (idempotent and self.method in ("POST", "PATCH")):
+            headers = headers or {}
+            present = {k.lower() for k in headers}
+            if content_type is not None and "content-type" not in present:
+                headers["Content-Type"] = content_type
+            if idempotent and self.method in ("POST", "PATCH") and "idempotency-key" not in present:
+                headers["Idempotency-Key"] = idempotency_key(ctx.run_id, step, ctx.index)
+        self.headers = headers
+        t = p.get("timeout") if request_timeout else None
+        self.timeout = _seconds(t, "timeout", step) if t is not None else None
+
+    def describe(self, what: str, *, step: bool = True) -> str:
+        """`what` happened to this request: a message naming step, method and redacted URL."""
+        url = self.url
+        if self.query:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(self.query)
+        prefix = f"step {self.step!r}: " if step else ""
+        return scrub(f"{prefix}{self.method} {redact_url(url)} {what}", secrets_in(url, self.headers))
+
+    def status_error(self, response: dict[str, Any], expect: Any, retryable: bool) -> ActionError:
+        status = response["status"]
+        snippet = " ".join(response["text"][:1000].split())[:200]
+        message = self.describe(f"answered {status}, expected {_expect_label(expect)}" + (f": {snippet}" if snippet else ""))
+        wait = retry_after(response["headers"].get("retry-after")) if retryable else None
+        return ActionError(message, retryable=retryable, retry_after=wait)
+
+
+def _check_request(name: str, p: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    method = p.get("method", "GET")
+    if isinstance(method, str) and not is_template(method) and method.upper() not in METHODS:
+        problems.append(Problem((name, "method"), f"unknown HTTP method {method!r}; use one of {', '.join(METHODS)}"))
+    url = p.get("url")
+    if isinstance(url, str) and not is_template(url):
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            problems.append(Problem((name, "url"), f"expected an absolute http(s) URL such as https://api.example.com/v1/items, got {redact_url(url)!r}"))
+    expect = p.get("expect")
+    codes = [expect] if isinstance(expect, int) else expect if isinstance(expect, list) else []
+    if isinstance(expect, str) and not is_template(expect):
+        codes = [int(expect)] if expect.strip().isdigit() else [expect]
+    for i, code in enumerate(codes):
+        if not isinstance(code, int) or not 100 <= code <= 599:
+            path = (name, "expect", i) if isinstance(expect, list) else (name, "expect")
+            problems.append(Problem(path, f"expected an HTTP status code from 100 to 599, got {code!r}"))
+    if "json" in p and "data" in p:
+        problems.append(Problem((name, "data"), "give the body as `json` or as `data`, not both"))
+    return problems
+
+
+# --- the actions --------------------------------------------------------------------------------------
+
+
+class Http(Action):
+    """Send one HTTP request; output is {status, headers, json, text}."""
+
+    name = "http"
+    params_type: ClassVar[Any] = HttpParams
+
+    def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
+        return _check_request(self.name, params)
+
+    def is_read_only(self, params: Any) -> bool:
+        method = params.get("method", "GET")
+        return isinstance(method, str) and method.upper() in READ_ONLY_METHODS
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        return Invocation(_http, (params, ctx))
+
+
+async def _http(p: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    request = Request(p, ctx, request_timeout=True, idempotent=True)
+    try:
+        response = await client_for(ctx).send(
+            request.method, request.url, request.headers, request.query, request.content, request.timeout
+        )
+    except ClientFailure as exc:
+        raise ActionError(request.describe(str(exc)), retryable=exc.retryable) from None
+    expect = p.get("expect")
+    status = response["status"]
+    if _expected(status, expect, ctx.step_id):
+        return response
+    raise request.status_error(response, expect, status in ctx.settings.get("retry_on_status", DEFAULT_RETRY_ON_STATUS))
+
+
+class WaitUntil(Action):
+    """Repeat an HTTP request every `interval` until `until` holds; output is the last response."""
+
+    name = "wait_until"
+    params_type: ClassVar[Any] = WaitUntilParams
+    deferred: ClassVar[frozenset[str]] = frozenset({"until"})
+    deferred_names: ClassVar[frozenset[str]] = frozenset({"response"})
+
+    def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
+        problems = _check_request(self.name, params)
+        interval = params.get("interval")
+        if isinstance(interval, float) and interval <= 0:
+            problems.append(Problem((self.name, "interval"), "expected a wait longer than zero, such as 500ms or 2s"))
+        return problems
+
+    def is_read_only(self, params: Any) -> bool:
+        method = params.get("method", "GET")
+        return isinstance(method, str) and method.upper() == "GET"
+
+    def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
+        return Invocation(_wait_until, (params, ctx))
+
+
+async def _wait_until(p: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    # No Idempotency-Key: every poll must really run, not replay the first answer.
+    request = Request(p, ctx, request_timeout=False, idempotent=False)
+    step = ctx.step_id
+    until = p.get("until")
+    interval = _seconds(p.get("interval", 1.0), "interval", step)
+    limit = _seconds(p.get("timeout", 60.0), "timeout", step)
+    expect = p.get("expect")
+    transient = ctx.settings.get("retry_on_status", DEFAULT_RETRY_ON_STATUS)
+    # Injectable time, so tests of long waits do not wait.
+    sleep = ctx.settings.get("sleep") or asyncio.sleep
+    clock = ctx.settings.get("clock") or time.monotonic
+    try:
+        client = client_for(ctx)
+    except ClientFailure as exc:
+        raise ActionError(request.describe(str(exc)), retryable=False) from None
+    deadline = clock() + limit
+    last = "no response"
+    while True:
+        gap = interval
+        try:
+            response = await client.send(
+                request.method, request.url, request.headers, request.query, request.content, max(deadline - clock(), 1.0)
+            )
+        except ClientFailure as exc:
+            if not exc.retryable:
+                raise ActionError(request.describe(str(exc)), retryable=False) from None
+            last = "last error: " + request.describe(str(exc), step=False)
+        else:
+            status = response["status"]
+            last = f"last status {status}"
+            if _expected(status, expect, step):
+                if until(response=response) if isinstance(until, Deferred) else until:
+                    return response
+            elif status >= 500 or status == 429 or status in transient:
+                gap = max(gap, retry_after(response["headers"].get("retry-after")) or 0.0)
+            else:
+                raise request.status_error(response, expect, False)
+        remaining = deadline - clock()
+        if remaining <= 0 or gap > max(remaining, interval):  # out of time, or asked to wait past the end
+            source = until.template.source if isinstance(until, Deferred) else repr(until)
+            raise ActionError(f"step {step!r}: condition not met after {limit:g}s: {source}; {last}", retryable=False)
+        await sleep(min(gap, remaining))

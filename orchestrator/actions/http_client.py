@@ -1,0 +1,273 @@
+"""The pooled HTTP client behind `http` and `wait_until`: one interface, two implementations.
+
+    HttpClient (protocol)      send(method, url, headers, params, content, timeout) -> response dict
+    ├── AiohttpClient          the default: measured fastest here (bench/http_client.py)
+    └── HttpxClient            adds HTTP/2
+
+A run has one client, created on first use on the event loop by `client_for` and kept in the run's
+resources (closed when the run ends); `config.http` sets its pool. aiohttp and httpx are imported
+there, so importing orchestrator or planning a playbook never imports them.
+
+An HTTP status is never an error at this layer: the response dict is ``{status, headers, json,
+text}`` whatever the status. What fails below HTTP raises ClientFailure, which says whether another
+attempt may succeed: refused or dropped connections and timeouts may; a malformed URL, a TLS
+certificate problem or a body over ``max_body_bytes`` will not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import time
+from collections.abc import Awaitable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import Any, Protocol
+
+from orchestrator.actions.base import StepContext
+from orchestrator.config import HttpSettings
+
+Headers = Mapping[str, str] | None
+Query = list[tuple[str, str]] | None
+_JSON_START = re.compile(r"\s*[\[{]")
+
+
+class ClientFailure(Exception):
+    """A request that got no usable HTTP response. The message never contains the URL."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class HttpClient(Protocol):
+    """One pooled client, shared by every HTTP step of a run."""
+
+    async def send(
+        self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
+    ) -> dict[str, Any]:
+        """Send one request; return ``{status, headers, json, text}`` or raise ClientFailure."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def client_for(ctx: StepContext) -> HttpClient:
+    """The run's client of the configured type, created on first use."""
+    config = ctx.settings.get("config")
+    settings: HttpSettings = config.http if config is not None else _DEFAULT_SETTINGS
+    return ctx.resources.get("http:" + settings.client, partial(open_client, settings), _close)  # type: ignore[no-any-return]
+
+
+_DEFAULT_SETTINGS = HttpSettings()
+
+
+def open_client(settings: HttpSettings) -> HttpClient:
+    """A new client as `settings` describe it. Call on the event loop (aiohttp binds to it)."""
+    return HttpxClient(settings) if settings.client == "httpx" else AiohttpClient(settings)
+
+
+def _close(client: HttpClient) -> Awaitable[None]:
+    return client.aclose()
+
+
+def response_dict(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The action's output for a response: text decoded, JSON parsed when the body is JSON."""
+    content_type = headers.get("content-type", "")
+    charset = "utf-8"
+    if "charset=" in content_type:
+        charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"') or "utf-8"
+    try:
+        text = body.decode(charset, "replace")
+    except LookupError:  # an unknown charset name
+        text = body.decode("utf-8", "replace")
+    data = None
+    if text and ("json" in content_type or _JSON_START.match(text)):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    return {"status": status, "headers": headers, "json": data, "text": text}
+
+
+def lower_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header names lowercased (as HTTP/2 has them), repeated headers joined with ", "."""
+    out: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a Retry-After header asks for: integer (or decimal) seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
+
+
+def _too_large(limit: int) -> ClientFailure:
+    return ClientFailure(f"response body larger than max_body_bytes ({limit} bytes)", retryable=False)
+
+
+class AiohttpClient:
+    """aiohttp.ClientSession on a TCPConnector sized by `config.http`."""
+
+    def __init__(self, settings: HttpSettings) -> None:
+        import aiohttp
+
+        self.limit = settings.max_body_bytes
+        connector = aiohttp.TCPConnector(
+            limit=settings.max_connections,
+            limit_per_host=settings.max_connections_per_host,
+            ssl=settings.verify_tls,
+        )
+        self.session = aiohttp.ClientSession(connector=connector)
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._timeout_type = aiohttp.ClientTimeout
+        # Classified once: most specific first, as the except clauses below test them in order.
+        self._fatal: tuple[type[BaseException], ...] = (
+            aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, aiohttp.TooManyRedirects,
+            aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError,
+        )
+        self._transient: tuple[type[BaseException], ...] = (aiohttp.ClientError,)
+
+    async def send(
+        self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
+    ) -> dict[str, Any]:
+        try:
+            if timeout is None:  # passing timeout=None to aiohttp would mean "no timeout at all"
+                request = self.session.request(method, url, headers=headers, params=params, data=content)
+            else:
+                request = self.session.request(
+                    method, url, headers=headers, params=params, data=content, timeout=self._timeout(timeout)
+                )
+            async with request as resp:
+                headers = lower_headers(resp.headers.items())
+                if method == "HEAD":
+                    body = b""
+                else:
+                    length = headers.get("content-length")
+                    if length is not None and length.isdigit():
+                        if int(length) > self.limit:
+                            raise _too_large(self.limit)
+                        body = await resp.read()
+                        if len(body) > self.limit:  # decompressed beyond the limit
+                            raise _too_large(self.limit)
+                    else:
+                        body = await self._stream(resp)
+                return response_dict(resp.status, headers, body)
+        except ClientFailure:
+            raise
+        except TimeoutError:
+            raise ClientFailure(f"timed out{_after(timeout)}", retryable=True) from None
+        except self._fatal as exc:
+            raise ClientFailure(_describe(exc), retryable=False) from None
+        except self._transient as exc:
+            raise ClientFailure(_describe(exc), retryable=True) from None
+        except (ValueError, TypeError) as exc:  # a request aiohttp refuses to build
+            raise ClientFailure(_describe(exc), retryable=False) from None
+
+    async def _stream(self, resp: Any) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > self.limit:
+                raise _too_large(self.limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _timeout(self, seconds: float) -> Any:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            if len(self._timeouts) > 256:  # per-item timeouts from templates: keep the cache bounded
+                self._timeouts.clear()
+            timeout = self._timeouts[seconds] = self._timeout_type(total=seconds)
+        return timeout
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+class HttpxClient:
+    """httpx.AsyncClient with a connection pool sized by `config.http`; HTTP/2 when asked."""
+
+    def __init__(self, settings: HttpSettings) -> None:
+        import httpx
+
+        if settings.http2 and importlib.util.find_spec("h2") is None:
+            raise ClientFailure("config http.http2 needs the h2 package: pip install 'httpx[http2]'", retryable=False)
+        self.limit = settings.max_body_bytes
+        self.client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections),
+            http2=settings.http2,
+            verify=settings.verify_tls,
+            # The same defaults as aiohttp's, so switching clients changes no behaviour.
+            timeout=httpx.Timeout(300.0, connect=30.0),
+            follow_redirects=True,
+        )
+        self._default = httpx.USE_CLIENT_DEFAULT
+        self._timeout_error = httpx.TimeoutException
+        self._fatal: tuple[type[BaseException], ...] = (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.TooManyRedirects)
+        self._transient: tuple[type[BaseException], ...] = (httpx.HTTPError,)
+
+    async def send(
+        self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
+    ) -> dict[str, Any]:
+        try:
+            request = self.client.build_request(
+                method, url, headers=headers, params=params, content=content,  # type: ignore[arg-type]
+                timeout=self._default if timeout is None else timeout,
+            )
+            response = await self.client.send(request, stream=True)
+            try:
+                body = b"" if method == "HEAD" else await self._read(response)
+            finally:
+                await response.aclose()
+            return response_dict(response.status_code, dict(response.headers.items()), body)
+        except ClientFailure:
+            raise
+        except self._timeout_error:
+            raise ClientFailure(f"timed out{_after(timeout)}", retryable=True) from None
+        except self._fatal as exc:
+            raise ClientFailure(_describe(exc), retryable=False) from None
+        except self._transient as exc:
+            raise ClientFailure(_describe(exc), retryable=True) from None
+        except (ValueError, TypeError) as exc:
+            raise ClientFailure(_describe(exc), retryable=False) from None
+
+    async def _read(self, response: Any) -> bytes:
+        length = response.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            raise _too_large(self.limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.limit:
+                raise _too_large(self.limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _after(timeout: float | None) -> str:
+    return f" after {timeout:g}s" if timeout is not None else ""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,272 @@
+"""`orchestrate` as scripts and CI see it: exit codes, stdout formats, stderr logs, Ctrl-C.
+
+In-process through `main([...])` where stdout and exit codes are the point; real subprocesses where
+the process boundary is (logs on a non-terminal stderr, signals, child processes).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+import pytest
+
+from orchestrator.cli.main import main
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+ROOT = Path(__file__).resolve().parents[2]
+STEP_KEYS = {"id", "kind", "executor", "status", "attempts", "duration_s", "error"}
+
+
+class _Stderr:
+    """What `main` sees as sys.stderr in-process: the current test's capture during a call, and
+    whatever sys.stderr is at other times. `logs.configure` hands structlog the sys.stderr of the
+    moment, and the engine's loggers keep the stream they first wrote to: without this, a later
+    run (here or in another module) would write to this test's closed capture."""
+
+    def __init__(self) -> None:
+        self.target: IO[str] | None = None
+
+    def _stream(self) -> IO[str]:
+        return self.target if self.target is not None else sys.stderr
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream(), name)
+
+
+_STDERR = _Stderr()
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """`run(*argv)` calls `main` in-process and returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("COLUMNS", "160")  # the text table's width, whatever terminal runs the tests
+
+    def call(*argv: str) -> tuple[int, str, str]:
+        _STDERR.target, sys.stderr = sys.stderr, _STDERR  # capsys's stream, set once the test runs
+        try:
+            code = main(list(argv))
+        finally:
+            sys.stderr, _STDERR.target = _STDERR.target, None
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+def orchestrate(*argv: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """A real `orchestrate` process with stdout and stderr piped (so neither is a terminal)."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli.main", *argv], capture_output=True, text=True, timeout=60, cwd=ROOT, **options
+    )
+
+
+def test_passing_playbook_exits_0_and_prints_a_summary(run: Run) -> None:
+    """A playbook whose steps all succeed exits 0 and prints every step with its status."""
+    code, out, _ = run(str(PLAYBOOKS / "passing.yml"))
+    assert code == 0
+    assert "passing: succeeded" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
+    assert set(rows) >= {"greet", "fan", "check", "bye (finally)"}
+    assert all("succeeded" in row for row in rows.values())
+
+
+def test_failing_playbook_exits_1_and_names_the_failed_step(run: Run) -> None:
+    """A failed step exits 1; the summary names it with its error, and what depended on it never started."""
+    code, out, _ = run(str(PLAYBOOKS / "failing.yml"), "--format", "json")
+    assert code == 1
+    result = json.loads(out)
+    assert result["status"] == "failed"
+    steps = {s["id"]: s for s in result["steps"]}
+    assert steps["broken"]["status"] == "failed"
+    assert "one is not two" in steps["broken"]["error"]
+    assert steps["fine"]["status"] == "succeeded"
+    assert steps["after"]["status"] == "cancelled"
+
+
+def test_failing_playbook_text_names_the_failed_step(run: Run) -> None:
+    """In text, the failed step's row says `failed` and carries the error."""
+    code, out, _ = run(str(PLAYBOOKS / "failing.yml"))
+    assert code == 1
+    broken = next(line for line in out.splitlines() if line.startswith("│ broken "))
+    assert "failed" in broken and "one is not two" in broken
+
+
+def test_invalid_playbook_exits_2_with_file_line_col(run: Run) -> None:
+    """An unknown key is reported as FILE:LINE:COL: message on stderr, exit 2, no traceback."""
+    path = PLAYBOOKS / "invalid.yml"
+    code, out, err = run(str(path))
+    assert code == 2
+    assert err.splitlines()[0].startswith(f"{path}:6:5: ")
+    assert "retyr" in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_invalid_playbook_json_lists_the_errors(run: Run) -> None:
+    """With --format json an invalid playbook also prints its errors as one JSON object."""
+    code, out, _ = run(str(PLAYBOOKS / "invalid.yml"), "--format", "json")
+    assert code == 2
+    result = json.loads(out)
+    assert result["status"] == "invalid"
+    assert [(e["line"], e["col"]) for e in result["errors"]] == [(6, 5)]
+
+
+def test_bad_config_exits_2_with_file_line_col(run: Run) -> None:
+    """A bad --config file is located like a bad playbook: FILE:LINE:COL, exit 2."""
+    config = PLAYBOOKS / "bad_config.yml"
+    code, _, err = run(str(PLAYBOOKS / "passing.yml"), "--config", str(config))
+    assert code == 2
+    assert err.startswith(f"{config}:4:")
+    assert "forks" in err and "Traceback" not in err
+
+
+def test_var_without_equals_exits_2(run: Run) -> None:
+    """`--var replicas` (no '=') is a usage error: exit 2 with a message, nothing run."""
+    code, out, err = run(str(PLAYBOOKS / "passing.yml"), "--var", "replicas")
+    assert code == 2
+    assert "NAME=VALUE" in err and "'replicas'" in err
+    assert out == ""
+
+
+def test_unknown_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown --format is rejected by the argument parser with exit status 2."""
+    with pytest.raises(SystemExit) as exit_:
+        main([str(PLAYBOOKS / "passing.yml"), "--format", "xml"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_json_format_has_the_contract_keys(run: Run) -> None:
+    """--format json prints exactly one JSON object with the contract's run and step keys."""
+    code, out, _ = run(str(PLAYBOOKS / "passing.yml"), "--format", "json")
+    assert code == 0
+    result = json.loads(out)  # one object: anything else on stdout would fail to parse
+    assert {"run_id", "playbook", "status", "duration_s", "steps"} <= set(result)
+    assert result["playbook"] == "passing" and result["status"] == "succeeded"
+    assert [s["id"] for s in result["steps"]] == ["greet", "fan", "check", "bye"]
+    for step in result["steps"]:
+        assert set(step) >= STEP_KEYS
+        assert step["status"] == "succeeded" and step["error"] is None
+
+
+def test_var_is_parsed_as_yaml(run: Run) -> None:
+    """`--var replicas=3` is the number 3: the fan-out runs 3 items and `replicas is number` holds."""
+    code, out, _ = run(str(PLAYBOOKS / "passing.yml"), "--var", "replicas=3", "--format", "json")
+    assert code == 0
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    assert steps["fan"]["items"] == 3
+    assert steps["check"]["status"] == "succeeded"
+
+
+def test_dry_run_json_plans_and_runs_nothing(run: Run, tmp_path: Path) -> None:
+    """--dry-run --format json: status `planned`, kind_source/needs/wave per step, and no side effect."""
+    marker = tmp_path / "created"
+    code, out, _ = run(str(PLAYBOOKS / "side_effect.yml"), "--dry-run", "--var", f"marker={marker}", "--format", "json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["status"] == "planned"
+    steps = {s["id"]: s for s in result["steps"]}
+    assert {k: steps["create"][k] for k in ("status", "kind_source", "needs", "wave")} == {
+        "status": "planned", "kind_source": "inferred", "needs": [], "wave": 0}
+    assert (steps["count"]["kind_source"], steps["count"]["needs"], steps["count"]["wave"]) == ("declared", ["create"], 1)
+    assert (steps["report"]["needs"], steps["report"]["wave"]) == (["count"], 2)
+    assert not marker.exists()
+
+
+def test_the_same_playbook_run_for_real_has_the_side_effect(run: Run, tmp_path: Path) -> None:
+    """The control for the dry run: without --dry-run the shell step does create the file."""
+    marker = tmp_path / "created"
+    code, _, _ = run(str(PLAYBOOKS / "side_effect.yml"), "--var", f"marker={marker}")
+    assert code == 0
+    assert marker.exists()
+
+
+def test_logs_are_json_lines_on_a_non_terminal_stderr() -> None:
+    """With stderr piped, every stderr line is a JSON log event, and stdout holds only the result."""
+    done = orchestrate(str(PLAYBOOKS / "passing.yml"), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert all("event" in e for e in events)
+    names = [e["event"] for e in events]
+    assert names[0] == "run.started" and names[-1] == "run.finished"
+    assert {"step.started", "step.finished", "playbook.log"} <= set(names)
+
+
+def test_sigint_cancels_the_running_step_runs_finally_and_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C during a long shell step: the step is cancelled, its program killed, `finally` runs,
+    the JSON result says `interrupted`, and the exit code is 130 within seconds."""
+    marker = tmp_path / "finally-ran"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli.main", str(PLAYBOOKS / "interrupt.yml"), "--var", f"marker={marker}", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        _wait_for_event(proc.stderr, "step.started", "long")
+        sleeper = _child_named(proc.pid, "sleep")
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        code = proc.wait(timeout=15)
+        assert time.monotonic() - started < 10
+        out = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 130
+    assert marker.exists()
+    assert not _alive(sleeper)
+    result = json.loads(out)
+    assert result["status"] == "interrupted"
+    steps = {s["id"]: s for s in result["steps"]}
+    assert steps["long"]["status"] == "cancelled"
+    assert steps["mark"]["status"] == "succeeded"
+
+
+def _wait_for_event(stream: IO[str], event: str, step: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            raise AssertionError(f"stderr ended before {event} for {step}")
+        record = json.loads(line)
+        if record.get("event") == event and record.get("step") == step:
+            return
+    raise AssertionError(f"no {event} for {step} within {timeout}s")
+
+
+def _child_named(pid: int, name: str, timeout: float = 10) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(pid).children(recursive=True):
+            if child.name() == name:
+                return child
+        time.sleep(0.02)  # polling for the program to appear, not waiting for time to pass
+    raise AssertionError(f"no {name!r} child of {pid}")
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
