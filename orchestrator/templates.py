@@ -96,9 +96,88 @@ def compile_template(
             ast = ENV.parse(source)
             tmpl = ENV.from_string(ast)
             fn = tmpl.render
+        fn = _fast_path(ast, native=expr is not None, slow=fn)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateSyntax(f"template syntax error: {exc.message} in {source!r}") from None
     return Template(source, where, path, expr is not None, frozenset(_step_refs(ast)), frozenset(meta.find_undeclared_variables(ast)), fn)
+
+
+class _Miss(Exception):
+    """The fast path cannot decide this lookup; Jinja's own rendering will (and explain errors)."""
+
+
+def _chain(node: nodes.Node) -> tuple[str, tuple[str | int, ...]] | None:
+    """`name.a['b'].c` as ("name", ("a", "b", "c")), or None for anything else."""
+    keys: list[str | int] = []
+    while True:
+        if isinstance(node, nodes.Name):
+            return node.name, tuple(reversed(keys))
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str | int):
+            keys.append(node.arg.value)
+        else:
+            return None
+        node = node.node
+
+
+def _lookup(scope: Mapping[str, Any], name: str, keys: tuple[str | int, ...]) -> Any:
+    try:
+        value = scope[name]
+    except KeyError:
+        raise _Miss from None
+    for key in keys:
+        # Only plain dict keys and list indexes, where Jinja's getattr-then-getitem would agree.
+        if (isinstance(value, dict) and isinstance(key, str) and key in value and not hasattr(dict, key)) or (isinstance(value, list) and isinstance(key, int) and -len(value) <= key < len(value)):
+            value = value[key]
+        else:
+            raise _Miss
+    return value
+
+
+def _fast_path(ast: nodes.Template, *, native: bool, slow: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
+    """Templates made only of text and name/attribute chains (``{{ api }}/v1/vms/{{ item.json.id }}``,
+    most of a playbook's) render by plain lookups, ~10x faster than a Jinja render; anything else,
+    and any lookup the fast path cannot decide, goes to Jinja."""
+    if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
+        return slow
+    parts: list[str | tuple[str, tuple[str | int, ...]]] = []
+    for node in ast.body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            parts.append(node.data)
+        elif (chain := _chain(node)) is not None:
+            parts.append(chain)
+        else:
+            return slow
+    if native:
+        if len(parts) != 1 or isinstance(parts[0], str):
+            return slow
+        name, keys = parts[0]
+
+        def native_fn(scope: Mapping[str, Any]) -> Any:
+            try:
+                return _lookup(scope, name, keys)
+            except _Miss:
+                return slow(scope)
+
+        return native_fn
+
+    def text_fn(scope: Mapping[str, Any]) -> Any:
+        try:
+            out = []
+            for part in parts:
+                if isinstance(part, str):
+                    out.append(part)
+                else:
+                    value = _lookup(scope, *part)
+                    if not isinstance(value, str | int | float) or isinstance(value, bool):
+                        raise _Miss  # None, booleans and containers: Jinja's own formatting
+                    out.append(str(value))
+            return "".join(out)
+        except _Miss:
+            return slow(scope)
+
+    return text_fn
 
 
 def _step_refs(ast: nodes.Node) -> Iterator[str]:
@@ -128,6 +207,13 @@ class Unknown:
 
     def __getitem__(self, key: Any) -> Unknown:
         return Unknown(f"{self.path}[{key!r}]")
+
+    def __iter__(self) -> Iterator[Any]:
+        # Without this, Python would iterate through __getitem__(0), (1), ... forever.
+        raise TypeError(f"{self} is not known in a dry run")
+
+    def __len__(self) -> int:
+        raise TypeError(f"{self} is not known in a dry run")
 
     def __str__(self) -> str:
         return f"<{self.path}>"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 import orchestrator
+from orchestrator.emulator import CREDENTIALS, MotoServer
 
 HERE = Path(__file__).parent
 
@@ -35,3 +38,17 @@ def plan_of(write_playbook: Callable[..., Path]) -> Callable[..., orchestrator.P
         return orchestrator.plan(write_playbook(text, **modules), vars=vars, config=config)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """One moto server (ThreadedMotoServer, in this process, on 127.0.0.1) for the whole session."""
+    with MotoServer("127.0.0.1", 0) as server:
+        assert server.url is not None
+        yield server.url
+
+
+@pytest.fixture
+def s3(moto_url: str) -> Any:
+    """A plain boto3 S3 client on the emulator, to prepare and inspect state independently of the action."""
+    return boto3.session.Session(**CREDENTIALS).client("s3", region_name="us-east-1", endpoint_url=moto_url)

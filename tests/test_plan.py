@@ -18,7 +18,7 @@ def test_kinds_are_inferred_from_actions_and_stated(plan_of):
           - {{id: co, call: '{H}:slow', with: {{seconds: 0}}}}
           - {{id: sync, call: '{H}:burn'}}
           - {{id: heavy, kind: cpu, call: '{H}:burn'}}
-          - {{id: prog, shell: {{argv: [true]}}}}
+          - {{id: prog, shell: {{argv: ['true']}}}}
         """)
     got = {s.id: (s.kind, s.kind_source, s.executor) for s in plan.steps}
     assert got == {

@@ -40,7 +40,7 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _FlexDuration = Annotated[Duration | str, Field(union_mode="left_to_right")]
 
 
-class HttpParams(TypedDict):
+class _RequestParams(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     method: NotRequired[Annotated[str, Field(description="GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.")]]
     url: Annotated[str, Field(description="Absolute http(s) URL.")]
@@ -48,18 +48,16 @@ class HttpParams(TypedDict):
     params: NotRequired[Annotated[dict[str, Any] | str, Field(description="Query parameters, added to the URL's own.")]]
     json: NotRequired[Annotated[Any, Field(description="A body sent as JSON.")]]
     data: NotRequired[Annotated[str | dict[str, Any], Field(description="A body sent as text, or a mapping sent as a form.")]]
+
+
+class HttpParams(_RequestParams):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     expect: NotRequired[Annotated[int | list[int] | str, Field(description="Expected status(es); default any 2xx.")]]
     timeout: NotRequired[Annotated[_FlexDuration, Field(description="Bound on the request (the step's timeout bounds the attempt).")]]
 
 
-class WaitUntilParams(TypedDict):
+class WaitUntilParams(_RequestParams):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    method: NotRequired[Annotated[str, Field(description="GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.")]]
-    url: Annotated[str, Field(description="Absolute http(s) URL.")]
-    headers: NotRequired[Annotated[dict[str, Any] | str, Field(description="Request headers.")]]
-    params: NotRequired[Annotated[dict[str, Any] | str, Field(description="Query parameters, added to the URL's own.")]]
-    json: NotRequired[Annotated[Any, Field(description="A body sent as JSON.")]]
-    data: NotRequired[Annotated[str | dict[str, Any], Field(description="A body sent as text, or a mapping sent as a form.")]]
     expect: NotRequired[Annotated[int | list[int] | str, Field(description="Statuses `until` is evaluated on; default any 2xx.")]]
     until: Annotated[str | bool, Field(description="Expression over `response` that ends the wait; braces optional.")]
     interval: NotRequired[Annotated[_FlexDuration, Field(description="Wait between requests (default 1s).")]]

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, NotRequired
 
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from orchestrator.actions.base import Action, Invocation, StepContext
+from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
 from orchestrator.errors import ActionError
 
 
@@ -61,11 +61,22 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _booleans(argv: Any) -> list[int]:
+    return [i for i, a in enumerate(argv) if isinstance(a, bool)] if isinstance(argv, list) else []
+
+
 class Shell(Action):
     """Run a program with `argv: [..]` (never through a shell); output is {rc, stdout, stderr}."""
 
     name = "shell"
     params_type: ClassVar[Any] = ShellParams
+
+    def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
+        # YAML reads true/false/yes/no/on/off as booleans: `argv: [true]` would run a program named "True".
+        return [
+            Problem(("shell", "argv", i), f"argument {i} is the boolean {params['argv'][i]!r}; quote it to pass the word")
+            for i in _booleans(params.get("argv"))
+        ]
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         argv = params["argv"]

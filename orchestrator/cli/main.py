@@ -78,9 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"orchestrate: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `orchestrate ... | head`: the reader left; that is not an error of ours
+    except BrokenPipeError:
+        if sys.stdout.isatty() or not _stdout_closed():
+            raise
+        # `orchestrate ... | head`: the reader left; silence the interpreter's flush at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _stdout_closed() -> bool:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    return False
 
 
 def _run(args: argparse.Namespace) -> int:

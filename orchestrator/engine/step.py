@@ -64,6 +64,8 @@ class StepRunner:
         self.policy = RetryPolicy(step.retry, state.sleep)
         self.limits: list[Limit] = [state.limits[name] for name in step.limits]
         self.pass_context = self.executor.name in ("processes", "dask")
+        self.raw = step.step.params  # computed once: pydantic's private-attribute lookup is slow per item
+        self.settings = {**state.settings, "retry_on_status": step.retry.retry_on_status}
         self.attempts = 0
         self.retries = 0
         # In a `--dry-run=reads` run only steps that change nothing are run; the others are shown.
@@ -93,6 +95,11 @@ class StepRunner:
             raise
         except _NotKnowable:
             return self.finish("planned", started, None, None, planned=self.would_send(scope))
+        except TemplateError as exc:
+            if not state.reads_only:
+                return self.finish("failed", started, describe(exc), output, items, failed_items)
+            # in a dry run, a template usually fails on the output of a step that did not run
+            return self.finish("planned", started, None, None, planned=f"not rendered: {exc}")
         except ItemsFailed as exc:
             return self.finish("failed", started, str(exc), exc.outputs, exc.total, exc.failed)
         except Exception as exc:
@@ -204,7 +211,7 @@ class StepRunner:
             if n > 1:
                 self.retries += 1
                 _bind(attempt=n)
-            ctx = StepContext(state.run_id, step.id, index, n, state.resources, state.settings, raw=step.step.params)
+            ctx = StepContext(state.run_id, step.id, index, n, state.resources, self.settings, raw=self.raw)
             call = step.action.invocation(params, with_, ctx)
             log_context = _context() if self.pass_context else {}
             for limit in self.limits:  # capacity is taken outside the timeout: waiting for it is not the attempt's time

@@ -11,7 +11,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    PrivateAttr,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.model.source import SourceMap
@@ -39,6 +50,12 @@ class RetrySpec(BaseModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return {"attempts": value}
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # `retry: 3` is shorthand for `retry: {attempts: 3}`: the schema must accept both.
+        full = handler(core)
+        return {"anyOf": [{"type": "integer", "minimum": 1}, full]}
 
 
 class LimitSpec(BaseModel):

@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from aiohttp import web
 
 import orchestrator
 from orchestrator.config import Config
-from orchestrator.emulator import CREDENTIALS, MotoServer
+from orchestrator.emulator import CREDENTIALS
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """One moto server (ThreadedMotoServer, in this process) for the whole session."""
-    with MotoServer("127.0.0.1", 0) as server:
-        assert server.url is not None
-        yield server.url
-
-
-@pytest.fixture
-def s3(moto_url: str) -> Any:
-    """A plain boto3 S3 client on the emulator, to prepare and inspect state independently of the action."""
-    return boto3.session.Session(**CREDENTIALS).client("s3", region_name=REGION, endpoint_url=moto_url)
 
 
 @pytest.fixture
