@@ -222,11 +222,15 @@ class _Planner:
             known |= {"item", "index"}
         for t in templates:
             extra = deferred_names if t.path and len(t.path) > 2 and t.path[2] == step.action else frozenset()
-            for name in sorted(t.names - known - extra):
-                if name in ("item", "index"):
+            in_when = t.path[2:] == ("when",)
+            for name in sorted(t.names - (known - {"item", "index"} if in_when else known) - extra):
+                if name in ("item", "index") and in_when:
+                    hint = "; `when` is decided once for the whole step, before its items (filter items in `for_each` instead)"
+                elif name in ("item", "index"):
                     hint = "; `item` and `index` exist only in a step with `for_each`"
                 else:
-                    hint = closest(name, known | extra) + f"; known names: {', '.join(sorted(set(self.vars) | {'vars', 'env', 'steps'}))}"
+                    names = set(self.vars) | {"vars", "env", "steps"} | extra
+                    hint = closest(name, known | extra) + f"; known names: {', '.join(sorted(names))}"
                 self.problem(t.path, f"{_pretty(t.path)}: unknown name {name!r} in {t.source!r}{hint}")
 
     def dependencies(self, section: Section, i: int, step: Step, templates: list[Template]) -> tuple[str, ...]:

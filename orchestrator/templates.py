@@ -21,8 +21,18 @@ from orchestrator.errors import TemplateError
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
 
+class _Environment(SandboxedEnvironment):
+    """Jinja's sandbox, where `x.items` on a mapping with an "items" key is that key: API responses
+    often have keys named like dict methods (items, keys, values, get)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = _Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     # The sandbox caps range() at 100k items because Python 2's range built a list; ours is lazy.
     env.globals["range"] = range
     env.filters["to_json"] = _to_json
@@ -127,9 +137,9 @@ def _lookup(scope: Mapping[str, Any], name: str, keys: tuple[str | int, ...]) ->
     except KeyError:
         raise _Miss from None
     for key in keys:
-        # Only plain dict keys and list indexes, where Jinja's getattr-then-getitem would agree.
-        if (isinstance(value, dict) and isinstance(key, str) and key in value and not hasattr(dict, key)) or (isinstance(value, list) and isinstance(key, int) and -len(value) <= key < len(value)):
-            value = value[key]
+        # Plain dict keys and list indexes, as the environment's getattr below would resolve them.
+        if (isinstance(value, dict) and key in value) or (isinstance(value, list) and isinstance(key, int) and -len(value) <= key < len(value)):
+            value = value[key]  # type: ignore[index]
         else:
             raise _Miss
     return value

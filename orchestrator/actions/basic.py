@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, NotRequired
 
 import structlog
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from orchestrator.actions.base import Action, Invocation, StepContext
+from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
 from orchestrator.errors import ActionError, AssertionFailed
 from orchestrator.model.values import Duration, parse_duration
+from orchestrator.templates import is_template
 
 
 class Sleep(Action):
@@ -20,6 +21,14 @@ class Sleep(Action):
 
     name = "sleep"
     params_type: ClassVar[Any] = Duration | str
+
+    def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
+        if isinstance(params, str) and not is_template(params):
+            try:
+                parse_duration(params)
+            except ValueError as exc:
+                return [Problem(("sleep",), str(exc))]
+        return ()
 
     def is_read_only(self, params: Any) -> bool:
         return True

@@ -48,7 +48,7 @@ def check(argv: Sequence[str]) -> int:
     from orchestrator.cli import output
     from orchestrator.cli.main import parse_vars
     from orchestrator.config import load_config
-    from orchestrator.errors import InvalidInput
+    from orchestrator.errors import Diagnostic, InvalidInput
     from orchestrator.load import load
     from orchestrator.plan import plan
 
@@ -59,19 +59,23 @@ def check(argv: Sequence[str]) -> int:
         return 2
     overrides = parse_vars(args.var)
     worst = 0
-    results: list[dict[str, object]] = []
+    checked: list[tuple[str, tuple[Diagnostic, ...]]] = []
     for file in playbook_files(args.paths):
+        found: tuple[Diagnostic, ...] = ()
         try:
             plan(load(file), vars=overrides, config=config)
         except InvalidInput as exc:
-            worst = 2
-            for d in exc.diagnostics:
+            worst, found = 2, exc.diagnostics
+            for d in found:
                 print(d, file=sys.stderr)
-            results.append({"file": str(file), "valid": False, "errors": [str(d) for d in exc.diagnostics]})
-            continue
-        results.append({"file": str(file), "valid": True, "errors": []})
-        if args.format == "text":
+        checked.append((str(file), found))
+        if args.format == "text" and not found:
             print(f"{file}: ok")
     if args.format == "json":
-        print(json.dumps({"status": "valid" if worst == 0 else "invalid", "files": results}, indent=2))
+        files = [{"file": f, "valid": not ds, "errors": [str(d) for d in ds]} for f, ds in checked]
+        print(json.dumps({"status": "valid" if worst == 0 else "invalid", "files": files}, indent=2))
+    elif args.format in ("junit", "github"):
+        from orchestrator.cli import ci_formats
+
+        print(ci_formats.checked(checked, args.format))
     return worst

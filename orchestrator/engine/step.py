@@ -27,9 +27,11 @@ _context = structlog.contextvars.get_contextvars
 class ItemsFailed(Exception):
     """Some items of a `for_each` failed; the others' outputs are kept for rollback to use."""
 
-    def __init__(self, failures: list[tuple[int, str]], total: int, outputs: list[Any]) -> None:
+    def __init__(self, failures: list[tuple[int, str]], total: int, outputs: list[Any], done: int) -> None:
         index, first = min(failures)
-        super().__init__(f"{len(failures)} of {total} items failed; first: [{index}] {first}")
+        not_started = total - done - len(failures)
+        skipped = f" ({not_started} not started)" if not_started > 0 else ""
+        super().__init__(f"{len(failures)} of {total} items failed{skipped}; first: [{index}] {first}")
         self.failed = len(failures)
         self.total = total
         self.outputs = outputs
@@ -171,9 +173,13 @@ class StepRunner:
         self.state.reporter.step_started(step, total)
         reporter = self.state.reporter
 
+        stop = False  # set by the first failure: no worker takes a new item after it
+
         async def worker() -> None:
-            nonlocal done
+            nonlocal done, stop
             for index, item in pending:  # never awaits between next() calls: safe to share
+                if stop:
+                    return  # this item is not started
                 _bind(index=index)
                 try:
                     value = await self.item({**scope, "item": item, "index": index}, index)
@@ -181,7 +187,8 @@ class StepRunner:
                     failures.append((index, describe(exc)))
                     reporter.item_finished(step, index, False)
                     if not keep_going:
-                        return  # stop pulling; items in flight elsewhere finish and are recorded
+                        stop = True  # items in flight elsewhere finish and are recorded
+                        return
                     continue
                 if total is None and index >= len(outputs):
                     outputs.extend([None] * (index + 1 - len(outputs)))
@@ -195,7 +202,7 @@ class StepRunner:
                 group.create_task(worker())
         count = total if total is not None else done + len(failures)
         if failures:
-            raise ItemsFailed(failures, count, outputs)
+            raise ItemsFailed(failures, count, outputs, done)
         return outputs, count, 0
 
     async def item(self, scope: Mapping[str, Any], index: int | None) -> Any:

@@ -62,6 +62,8 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and "end of stream" in (exc.problem or ""):
+            mark = exc.context_mark  # an unclosed quote or bracket: point where it opened
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(p for p in (exc.context, exc.problem) if p)
         raise YamlError([Diagnostic(file, line, col, f"YAML syntax error: {what}; fix the YAML syntax")]) from None
@@ -75,6 +77,12 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     if builder.problems:
         raise YamlError(builder.problems)
     return value, smap
+
+
+def _problem(exc: yaml.YAMLError) -> str:
+    """The one-line reason of a YAML error, without PyYAML's multi-line location text."""
+    text = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return str(text)
 
 
 class _Builder:
@@ -96,7 +104,7 @@ class _Builder:
             try:
                 return self.scalars.construct_object(node)
             except yaml.YAMLError as exc:
-                self.problems.append(Diagnostic(self.smap.file, *self._here(node), f"bad scalar: {exc}"))
+                self.problems.append(Diagnostic(self.smap.file, *self._here(node), f"bad value: {_problem(exc)}"))
                 return None
         if isinstance(node, yaml.SequenceNode):
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
@@ -112,7 +120,11 @@ class _Builder:
                     Diagnostic(self.smap.file, *self._here(key_node), "mapping keys must be plain scalars")
                 )
                 continue
-            key = self.scalars.construct_object(key_node)
+            try:
+                key = self.scalars.construct_object(key_node)
+            except yaml.YAMLError as exc:
+                self.problems.append(Diagnostic(self.smap.file, *self._here(key_node), f"bad key: {_problem(exc)}"))
+                continue
             if not isinstance(key, str | int) or isinstance(key, bool):
                 key = str(key)
             if key in out:

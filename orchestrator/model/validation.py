@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from typing_extensions import is_typeddict
 
 from orchestrator.errors import Diagnostic
 from orchestrator.model.source import SourceMap
@@ -70,10 +71,12 @@ def model_at(model: type[BaseModel], path: Sequence[str | int]) -> type[BaseMode
         field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return None
-        found = [t for t in _unwrap(field.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+        found = [t for t in _unwrap(field.annotation) if _is_model(t)]
         if not found:
             return None
         current = found[0]
+        if is_typeddict(current):  # action parameters: one level of keys, no nested models
+            return current if i == len(path) else None
         if any(typing.get_origin(t) is dict for t in _unwrap_top(field.annotation)):
             i += 1  # `limits: {name: LimitSpec}`: the next part is a user's key, not a field
     return current
@@ -85,7 +88,13 @@ def _unwrap_top(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def keys_of(model: type[BaseModel]) -> list[str]:
+def _is_model(t: Any) -> bool:
+    return (isinstance(t, type) and issubclass(t, BaseModel)) or is_typeddict(t)
+
+
+def keys_of(model: Any) -> list[str]:
+    if is_typeddict(model):
+        return sorted(typing.get_type_hints(model))
     return sorted((f.alias or n) for n, f in model.model_fields.items())
 
 
@@ -123,6 +132,11 @@ def diagnostics(exc: ValidationError, data: Any, smap: SourceMap, model: type[Ba
             grouped.setdefault(((*path, err["loc"][-1]), "missing"), []).append(err)
         else:
             grouped.setdefault((path, "value"), []).append(err)
+    # A union's other branches add "expected a string" next to the real problem inside a mapping.
+    deeper = {p[:-1] for (p, kind) in grouped if kind != "value"}
+    for group in [g for g in grouped if g[1] == "value" and g[0] in deeper]:
+        if all(e["type"].endswith("_type") for e in grouped[group]):
+            del grouped[group]
     out: list[Diagnostic] = []
     for (path, what), errs in grouped.items():
         if what == "extra":

@@ -25,8 +25,8 @@ def parse_duration(value: Any) -> float:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"expected a duration like 250ms, 2s, 1m or a number of seconds, got {value!r}")
-    if seconds < 0:
-        raise ValueError(f"expected a duration of zero or more, got {value!r}")
+    if not seconds >= 0 or seconds == float("inf"):  # also rejects NaN
+        raise ValueError(f"expected a finite duration of zero or more, got {value!r}")
     return seconds
 
 

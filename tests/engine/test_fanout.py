@@ -63,3 +63,22 @@ async def test_a_failed_item_stops_new_items_and_keeps_finished_outputs(plan_of,
     assert step.output[:2] == ["ok", "ok"] and step.output[3:] == [None, None, None]
     assert "1 of 6 items failed" in step.error and "[2]" in step.error
     assert (tmp_path / "log").read_text() == "ok\nok\n"
+
+
+async def test_after_a_failure_no_worker_takes_a_new_item(plan_of, tmp_path):
+    """With four workers, the first failure stops all of them from starting further items."""
+    plan = plan_of(f"""
+        name: stop
+        steps:
+          - id: items
+            for_each: "{{{{ range(40) }}}}"
+            concurrency: 4
+            call: '{H}:record'
+            with: {{path: "{tmp_path}/log", text: "{{{{ item if item != 0 else item.nope }}}}"}}
+        """)
+    result = await orchestrator.arun(plan)
+    step = result.step("items")
+    assert step.status == "failed" and "not started" in step.error
+    log = tmp_path / "log"
+    ran = log.read_text().split() if log.exists() else []
+    assert len(ran) <= 4, ran  # at most the items already in flight when item 0 failed

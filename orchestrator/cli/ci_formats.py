@@ -1,0 +1,215 @@
+"""CI output formats: JUnit XML for test reporters, GitHub workflow commands for annotations.
+
+Both read the same dicts ``--format json`` prints (a run's or a plan's summary) or the located
+diagnostics of invalid input, so what CI sees is exactly what scripts see.
+
+- ``junit``: one ``<testsuite>`` per playbook, one ``<testcase>`` per step (classname = playbook
+  name, name = step id). Failed steps carry ``<failure>``; skipped, cancelled, unrun ones ``<skipped>``.
+  Invalid input is one failed testcase per diagnostic. Built with ElementTree, so escaping is right.
+- ``github``: ``::error file=F,line=L,col=C::message`` per diagnostic; ``::error`` per failed step
+  and a ``::notice`` summary for a run; a ``::notice`` per step for a plan. Escaped as GitHub's
+  toolkit does (``%``, CR and LF in data; also ``:`` and ``,`` in properties).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestrator.errors import Diagnostic
+
+FORMATS = ("junit", "github")
+# Step statuses JUnit shows as <skipped>: `planned` is a step `--dry-run=reads` did not run.
+_NOT_RUN = ("skipped", "cancelled", "planned")
+
+# XML 1.0 cannot carry these at all, escaped or not; a program's stderr can contain them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def diagnostics(items: Sequence[Diagnostic], fmt: str, playbook: str) -> str:
+    """Invalid input in `fmt`: one failed testcase, or one ``::error`` line, per diagnostic."""
+    _check(fmt)
+    if fmt == "github":
+        return "\n".join(
+            _command("error", d.message, file=d.file, line=str(d.line), col=str(d.col)) for d in items
+        )
+    return _xml(_invalid_suite(items, playbook))
+
+
+def plan(summary: Mapping[str, Any], fmt: str, playbook: str) -> str:
+    """A dry run in `fmt`: every planned step as a passing testcase, or one ``::notice`` per step."""
+    _check(fmt)
+    steps: list[Mapping[str, Any]] = summary.get("steps", [])
+    name = str(summary.get("playbook", playbook))
+    if fmt == "github":
+        return "\n".join(_command("notice", _plan_line(s), title=f"step {s['id']}") for s in steps)
+    suite = _suite(name, tests=len(steps), failures=0, skipped=0, time=0.0)
+    _properties(suite, {"file": playbook, "run_id": summary.get("run_id"), "status": summary.get("status")})
+    for s in steps:
+        case = _case(suite, name, str(s["id"]), 0.0, file=playbook)
+        ET.SubElement(case, "system-out").text = _clean(_plan_line(s))
+    return _xml(suite)
+
+
+def result(summary: Mapping[str, Any], fmt: str, playbook: str) -> str:
+    """A finished run in `fmt`: testcases with failures and skips, or errors plus a summary notice."""
+    _check(fmt)
+    steps: list[Mapping[str, Any]] = summary.get("steps", [])
+    name = str(summary.get("playbook", playbook))
+    counts = Counter(str(s.get("status")) for s in steps)
+    if fmt == "github":
+        lines = [
+            _command("error", _step_error(s, short=True), title=f"step {s['id']} failed")
+            for s in steps
+            if s.get("status") == "failed"
+        ]
+        tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        lines.append(
+            _command(
+                "notice",
+                f"{name}: {summary.get('status')} in {float(summary.get('duration_s', 0.0)):.2f}s"
+                f" ({tally or 'no steps'}); run {summary.get('run_id')}",
+            )
+        )
+        return "\n".join(lines)
+    suite = _suite(
+        name, tests=len(steps), failures=counts["failed"], skipped=sum(counts[k] for k in _NOT_RUN),
+        time=float(summary.get("duration_s", 0.0)),
+    )
+    _properties(suite, {"file": playbook, "run_id": summary.get("run_id"), "status": summary.get("status")})
+    for s in steps:
+        case = _case(suite, name, str(s["id"]), float(s.get("duration_s") or 0.0), file=playbook)
+        status = s.get("status")
+        if status == "failed":
+            _failure(case, str(s.get("error") or "failed"), _step_error(s))
+        elif status in _NOT_RUN:
+            reason = f"{status}: {s['error']}" if s.get("error") else str(status)
+            ET.SubElement(case, "skipped", message=_clean(reason))
+    return _xml(suite)
+
+
+def checked(files: Sequence[tuple[str, Sequence[Diagnostic]]], fmt: str) -> str:
+    """`orchestrate check` over several files: (file, its diagnostics) each, empty when valid.
+
+    JUnit: one suite per file, a passing ``check`` testcase for a valid file, a failed testcase
+    per diagnostic otherwise. GitHub: an ``::error`` per diagnostic and a ``::notice`` summary.
+    """
+    _check(fmt)
+    invalid = sum(1 for _, found in files if found)
+    if fmt == "github":
+        lines = [diagnostics(found, fmt, file) for file, found in files if found]
+        lines.append(_command("notice", f"{len(files)} playbooks checked, {invalid} invalid"))
+        return "\n".join(lines)
+    suites = []
+    for file, found in files:
+        if found:
+            suites.append(_invalid_suite(found, file))
+            continue
+        suite = _suite(file, tests=1, failures=0, skipped=0, time=0.0)
+        _properties(suite, {"file": file, "status": "valid"})
+        _case(suite, file, "check", 0.0, file=file)
+        suites.append(suite)
+    return _xml(*suites, name="orchestrate check")
+
+
+# --- JUnit -----------------------------------------------------------------------------------
+
+
+def _suite(name: str, *, tests: int, failures: int, skipped: int, time: float) -> ET.Element:
+    return ET.Element(
+        "testsuite", name=_clean(name), tests=str(tests), failures=str(failures), errors="0",
+        skipped=str(skipped), time=f"{time:.3f}",
+    )
+
+
+def _properties(suite: ET.Element, values: Mapping[str, Any]) -> None:
+    props = ET.SubElement(suite, "properties")
+    for key, value in values.items():
+        if value is not None:
+            ET.SubElement(props, "property", name=key, value=_clean(str(value)))
+
+
+def _case(suite: ET.Element, classname: str, name: str, time: float, **extra: Any) -> ET.Element:
+    attrs = {"classname": _clean(classname), "name": _clean(name), "time": f"{time:.3f}"}
+    attrs.update((k, _clean(str(v))) for k, v in extra.items() if v is not None)
+    return ET.SubElement(suite, "testcase", attrs)
+
+
+def _failure(case: ET.Element, message: str, text: str) -> None:
+    failure = ET.SubElement(case, "failure", message=_clean(message), type="failure")
+    failure.text = _clean(text)
+
+
+def _invalid_suite(items: Sequence[Diagnostic], playbook: str) -> ET.Element:
+    suite = _suite(playbook, tests=max(len(items), 1), failures=max(len(items), 1), skipped=0, time=0.0)
+    _properties(suite, {"file": playbook, "status": "invalid"})
+    if not items:  # an invalid input always has a diagnostic; never report it as a pass all the same
+        _failure(_case(suite, playbook, "load", 0.0), "invalid input", "invalid input")
+    for d in items:
+        case = _case(suite, playbook, f"{d.file}:{d.line}:{d.col}", 0.0, file=d.file, line=d.line)
+        _failure(case, d.message, str(d))
+    return suite
+
+
+def _xml(*suites: ET.Element, name: str | None = None) -> str:
+    # <testsuites> around the suites, with their totals: the shape every JUnit reader accepts.
+    root = ET.Element("testsuites", name=_clean(name or suites[0].get("name") or "orchestrate"))
+    for key in ("tests", "failures", "errors", "skipped"):
+        root.set(key, str(sum(int(s.get(key, "0")) for s in suites)))
+    root.set("time", f"{sum(float(s.get('time', '0')) for s in suites):.3f}")
+    root.extend(suites)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+# --- GitHub workflow commands -----------------------------------------------------------------
+
+
+def _command(name: str, message: str, **properties: str) -> str:
+    props = ",".join(f"{key}={_escape_property(value)}" for key, value in properties.items())
+    return f"::{name}{' ' + props if props else ''}::{_escape_data(message)}"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# --- shared wording ---------------------------------------------------------------------------
+
+
+def _step_error(s: Mapping[str, Any], *, short: bool = False) -> str:
+    """Why a step failed; `short` leaves out the step id (a GitHub annotation's title carries it)."""
+    attempts = s.get("attempts") or 0
+    where = f" ({s['section']})" if s.get("section") not in (None, "steps") else ""
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    error = s.get("error") or "no error message"
+    if short:
+        return f"{error}{where}{f' ({tries.strip()})' if tries else ''}"
+    return f"step {s['id']}{where} failed{tries}: {error}"
+
+
+def _plan_line(s: Mapping[str, Any]) -> str:
+    parts = [f"{s.get('action', 'step')} as {s.get('kind')} ({s.get('kind_source', 'inferred')}) on {s.get('executor')}"]
+    if s.get("section") not in (None, "steps"):
+        parts.append(f"in {s['section']}")
+    elif s.get("wave") is not None:
+        parts.append(f"wave {s['wave']}")
+    if s.get("needs"):
+        parts.append("after " + ", ".join(s["needs"]))
+    return "; ".join(parts)
+
+
+def _check(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown CI format {fmt!r}; expected one of {', '.join(FORMATS)}")
