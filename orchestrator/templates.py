@@ -7,6 +7,7 @@ References to ``steps.<id>`` are found in the syntax tree, so they become depend
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -90,26 +91,110 @@ def compile_template(
     source: str, where: str, *, expression: bool = False, path: tuple[str | int, ...] = ()
 ) -> Template:
     """Compile `source`. With `expression=True` a string without braces is one bare expression."""
+    native, refs, names, fn = _analyse(source, expression)
+    return Template(source, where, path, native, refs, names, fn)
+
+
+_Analysis = tuple[bool, frozenset[str], frozenset[str], Callable[[Mapping[str, Any]], Any]]
+_NAME = r"[A-Za-z_]\w*"
+_KEY = r"(?:\.\s*" + _NAME + r"|\[\s*(?:'[^'\\]*'|\"[^\"\\]*\"|-?\d+)\s*\])"
+_CHAIN_TEXT = re.compile(r"\s*(" + _NAME + r"(?:\s*" + _KEY + r")*)\s*")
+_PLACEHOLDER = re.compile(r"\{\{" + _CHAIN_TEXT.pattern + r"\}\}")
+_KEYS = re.compile(r"\.\s*(" + _NAME + r")|\[\s*(?:'([^']*)'|\"([^\"]*)\"|(-?\d+))\s*\]")
+_LITERALS = frozenset({"true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if", "else"})
+
+
+def _parse_chain(text: str) -> tuple[str, tuple[str | int, ...]] | None:
+    m = re.match(_NAME, text)
+    if m is None or m.group(0) in _LITERALS:
+        return None
+    keys: list[str | int] = []
+    for k in _KEYS.finditer(text, m.end()):
+        attr, single, double, number = k.groups()
+        if number is not None:
+            keys.append(int(number))
+        elif attr is not None:
+            keys.append(attr)
+        else:
+            keys.append(single if single is not None else double)
+    return m.group(0), tuple(keys)
+
+
+def _simple_parts(source: str, expr: str | None) -> list[str | tuple[str, tuple[str | int, ...]]] | None:
+    """Text and name/attribute chains only, found without Jinja's parser (most templates), or None."""
+    if expr is not None:
+        m = _CHAIN_TEXT.fullmatch(expr)
+        chain = _parse_chain(m.group(1)) if m else None
+        return [chain] if chain else None
+    if "{%" in source or "{#" in source:
+        return None
+    parts: list[str | tuple[str, tuple[str | int, ...]]] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(source):
+        text = source[pos:m.start()]
+        chain = _parse_chain(m.group(1))
+        if "{{" in text or "}}" in text or chain is None:
+            return None
+        if text:
+            parts.append(text)
+        parts.append(chain)
+        pos = m.end()
+    tail = source[pos:]
+    if "{{" in tail or "}}" in tail:
+        return None
+    if tail:
+        parts.append(tail)
+    return parts
+
+
+@functools.lru_cache(maxsize=8192)
+def _analyse(source: str, expression: bool) -> _Analysis:
+    """Names, step references and a render function for one template source. Playbooks repeat
+    templates (``{{ api }}/v1/vms``), and Jinja's code generation costs ~1 ms, so results are cached
+    and Jinja compiles a template only the first time the fast path cannot render it."""
     m = _ONE_EXPRESSION.match(source)
     if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
-        expr = m.group("expr")
+        expr: str | None = m.group("expr")
     elif expression and not is_template(source):
         expr = source
     else:
         expr = None
+    slow = _lazy_jinja(source, expr)
+    parts = _simple_parts(source, expr)
+    if parts is not None:
+        chains = [p for p in parts if not isinstance(p, str)]
+        names = frozenset(name for name, _ in chains)
+        refs = frozenset(str(keys[0]) for name, keys in chains if name == "steps" and keys)
+        return expr is not None, refs, names, _fast_fn(parts, native=expr is not None, slow=slow)
     try:
-        if expr is not None:
-            ast = ENV.parse("{{ " + expr + " }}")
-            compiled_expr = ENV.compile_expression(expr, undefined_to_none=False)
-            fn: Callable[[Mapping[str, Any]], Any] = lambda scope: compiled_expr(scope)  # noqa: E731
-        else:
-            ast = ENV.parse(source)
-            tmpl = ENV.from_string(ast)
-            fn = tmpl.render
-        fn = _fast_path(ast, native=expr is not None, slow=fn)
+        ast = ENV.parse("{{ " + expr + " }}" if expr is not None else source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateSyntax(f"template syntax error: {exc.message} in {source!r}") from None
-    return Template(source, where, path, expr is not None, frozenset(_step_refs(ast)), frozenset(meta.find_undeclared_variables(ast)), fn)
+    for node in ast.find_all((nodes.Filter, nodes.Test)):
+        known = ENV.filters if isinstance(node, nodes.Filter) else ENV.tests
+        if node.name not in known:
+            what = "filter" if isinstance(node, nodes.Filter) else "test"
+            raise TemplateSyntax(f"template syntax error: no {what} named {node.name!r} in {source!r}")
+    if "{%" in source:
+        names = frozenset(meta.find_undeclared_variables(ast))
+    else:  # expressions alone bind no names: every loaded name comes from the scope
+        names = frozenset(n.name for n in ast.find_all(nodes.Name) if n.ctx == "load")
+    return expr is not None, frozenset(_step_refs(ast)), names, _fast_path(ast, native=expr is not None, slow=slow)
+
+
+def _lazy_jinja(source: str, expr: str | None) -> Callable[[Mapping[str, Any]], Any]:
+    compiled: list[Callable[[Mapping[str, Any]], Any]] = []
+
+    def render(scope: Mapping[str, Any]) -> Any:
+        if not compiled:
+            if expr is not None:
+                compiled_expr = ENV.compile_expression(expr, undefined_to_none=False)
+                compiled.append(lambda s: compiled_expr(s))
+            else:
+                compiled.append(ENV.from_string(source).render)
+        return compiled[0](scope)
+
+    return render
 
 
 class _Miss(Exception):
@@ -146,9 +231,8 @@ def _lookup(scope: Mapping[str, Any], name: str, keys: tuple[str | int, ...]) ->
 
 
 def _fast_path(ast: nodes.Template, *, native: bool, slow: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
-    """Templates made only of text and name/attribute chains (``{{ api }}/v1/vms/{{ item.json.id }}``,
-    most of a playbook's) render by plain lookups, ~10x faster than a Jinja render; anything else,
-    and any lookup the fast path cannot decide, goes to Jinja."""
+    """Templates made only of text and name/attribute chains render by plain lookups, ~10x faster
+    than a Jinja render; anything else goes to Jinja."""
     if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
         return slow
     parts: list[str | tuple[str, tuple[str | int, ...]]] = []
@@ -159,6 +243,14 @@ def _fast_path(ast: nodes.Template, *, native: bool, slow: Callable[[Mapping[str
             parts.append(chain)
         else:
             return slow
+    return _fast_fn(parts, native=native, slow=slow)
+
+
+def _fast_fn(
+    parts: list[str | tuple[str, tuple[str | int, ...]]], *, native: bool, slow: Callable[[Mapping[str, Any]], Any]
+) -> Callable[[Mapping[str, Any]], Any]:
+    """Render `parts` by lookups; any lookup the fast path cannot decide goes to Jinja (`slow`),
+    which also words the errors."""
     if native:
         if len(parts) != 1 or isinstance(parts[0], str):
             return slow
