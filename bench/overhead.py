@@ -1,0 +1,257 @@
+"""The engine's own cost: per no-op `for_each` item and per no-op step, on each executor, beside the
+bare asyncio / concurrent.futures code doing the same dispatch.
+
+Per-item (per-step) cost is a slope: (T(large) - T(small)) / (large - small), each T the best of
+`repeat` interleaved runs. The slope leaves out what a run pays once (planning, pool start-up,
+loop creation), on both sides alike; the engine's one-off cost is reported separately.
+
+    .venv/bin/python -m bench.overhead [--quick] [--profile asyncio|threads|processes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+from bench import workloads
+from bench.common import ROOT, Cell, measure_rounds, ratio, say, table, timed_run, verdict
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One executor: how the engine's step is tagged, and the bare code it is compared with."""
+
+    executor: str  # asyncio | threads | processes
+    kind: str
+    concurrency: int
+    baseline: str
+    target_max: float
+
+
+LANES = (
+    Lane("asyncio", "non-blocking", 100, "asyncio.gather + Semaphore", 3.0),
+    Lane("threads", "blocking", 32, "run_in_executor(ThreadPoolExecutor(32)) + Semaphore", 1.3),
+    Lane("processes", "cpu", 16, "run_in_executor(ProcessPoolExecutor(2)) + Semaphore", 1.3),
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    items: dict[str, int]  # the large `for_each`, per executor
+    steps: int
+    repeat: int
+
+
+FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=200, repeat=5)
+QUICK = Sizes({"asyncio": 1_000, "threads": 500, "processes": 200}, steps=40, repeat=1)
+SMALL_STEPS = 10
+
+
+def _target(lane: Lane) -> Callable[..., Any]:
+    return workloads.noop_async if lane.executor == "asyncio" else workloads.noop
+
+
+def for_each_text(lane: Lane) -> str:
+    return (
+        f"name: overhead {lane.executor} for_each\nsteps:\n  - id: work\n    kind: {lane.kind}\n"
+        f'    for_each: "{{{{ range(n) }}}}"\n    concurrency: {lane.concurrency}\n'
+        f"    call: bench.workloads:{_target(lane).__name__}\n"
+    )
+
+
+def steps_text(lane: Lane, count: int) -> str:
+    steps = "".join(
+        f"  - {{id: s{i}, kind: {lane.kind}, call: 'bench.workloads:{_target(lane).__name__}'}}\n" for i in range(count)
+    )
+    return f"name: overhead {lane.executor} steps\nsteps:\n{steps}"
+
+
+def _plan(text: str, n: int, config: Any) -> Any:
+    import orchestrator
+
+    playbook = orchestrator.loads(text, file=str(ROOT / "bench-overhead.yml"))
+    return orchestrator.plan(playbook, vars={"n": n}, config=config)
+
+
+def engine_cell(text: str, n: int, config: Any) -> Cell:
+    """A cell timing one run of an already-planned playbook."""
+    import orchestrator
+
+    the_plan = _plan(text, n, config)
+
+    async def main() -> None:
+        result = await orchestrator.arun(the_plan)
+        if result.status != "succeeded":
+            raise RuntimeError(f"overhead run {result.status}: {[s.error for s in result.steps]}")
+
+    return lambda: timed_run(main)
+
+
+def baseline_cell(lane: Lane, n: int, start_method: str, per_step: bool) -> Cell:
+    """Bare dispatch of `n` no-ops: at most `concurrency` in flight (for_each) or all at once (steps)."""
+    width = n if per_step else lane.concurrency
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(width)
+        if lane.executor == "asyncio":
+
+            async def one() -> None:
+                async with gate:
+                    await workloads.noop_async()
+
+            await asyncio.gather(*(one() for _ in range(n)))
+            return
+        loop = asyncio.get_running_loop()
+        pool: Executor = (
+            ThreadPoolExecutor(32) if lane.executor == "threads" else ProcessPoolExecutor(2, mp_context=get_context(start_method))
+        )
+        with pool:
+
+            async def submit() -> None:
+                async with gate:
+                    await loop.run_in_executor(pool, workloads.noop)
+
+            await asyncio.gather(*(submit() for _ in range(n)))
+
+    return lambda: timed_run(main)
+
+
+def slope(large: float, small: float, n_large: int, n_small: int) -> float:
+    """Microseconds per unit between two sizes."""
+    return (large - small) / (n_large - n_small) * 1e6
+
+
+def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> dict[str, Any]:
+    big, small = sizes.items[lane.executor], 2 * lane.concurrency
+    cells = {
+        "engine_large": engine_cell(for_each_text(lane), big, config),
+        "engine_small": engine_cell(for_each_text(lane), small, config),
+        "bare_large": baseline_cell(lane, big, start_method, False),
+        "bare_small": baseline_cell(lane, small, start_method, False),
+        "engine_steps_large": engine_cell(steps_text(lane, sizes.steps), 0, config),
+        "engine_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config),
+        "bare_steps_large": baseline_cell(lane, sizes.steps, start_method, True),
+        "bare_steps_small": baseline_cell(lane, SMALL_STEPS, start_method, True),
+    }
+    for cell in cells.values():  # warm-up: imports, pools, the forkserver
+        cell()
+    best = {k: m.best for k, m in measure_rounds(cells, sizes.repeat).items()}
+    item_engine = slope(best["engine_large"], best["engine_small"], big, small)
+    item_bare = slope(best["bare_large"], best["bare_small"], big, small)
+    step_engine = slope(best["engine_steps_large"], best["engine_steps_small"], sizes.steps, SMALL_STEPS)
+    step_bare = slope(best["bare_steps_large"], best["bare_steps_small"], sizes.steps, SMALL_STEPS)
+    return {
+        "kind": lane.kind, "concurrency": lane.concurrency, "baseline": lane.baseline,
+        "items": big, "items_small": small, "steps": sizes.steps, "steps_small": SMALL_STEPS,
+        "item_engine_us": item_engine, "item_bare_us": item_bare, "item_ratio": ratio(item_engine, item_bare),
+        "item_target_max": lane.target_max,
+        "step_engine_us": step_engine, "step_bare_us": step_bare, "step_ratio": ratio(step_engine, step_bare),
+        "engine_run_small_ms": best["engine_small"] * 1e3,
+        "times_s": best,
+    }
+
+
+def plan_cost(sizes: Sizes, config: Any, repeat: int) -> float:
+    """Load + plan, microseconds per step (slope between two playbook sizes)."""
+    lane = LANES[0]
+    large, small = steps_text(lane, sizes.steps), steps_text(lane, SMALL_STEPS)
+
+    def timed(text: str) -> float:
+        started = time.perf_counter()
+        _plan(text, 0, config)
+        return time.perf_counter() - started
+
+    best = {k: m.best for k, m in measure_rounds({"l": lambda: timed(large), "s": lambda: timed(small)}, repeat).items()}
+    return slope(best["l"], best["s"], sizes.steps, SMALL_STEPS)
+
+
+def run(sizes: Sizes) -> dict[str, Any]:
+    """Measure every lane; returns the JSON section."""
+    import orchestrator
+
+    config = orchestrator.load_config()
+    start_method = config.executor_for("cpu").start_method
+    lanes: dict[str, Any] = {}
+    for lane in LANES:
+        say(f"overhead: {lane.executor}, best of {sizes.repeat}")
+        lanes[lane.executor] = measure_lane(lane, sizes, config, start_method)
+    return {
+        "statistic": "best", "repeat": sizes.repeat, "start_method": start_method,
+        "lanes": lanes, "plan_us_per_step": plan_cost(sizes, config, max(3, sizes.repeat)),
+    }
+
+
+def report(section: dict[str, Any]) -> str:
+    """The section as Markdown."""
+    items, steps = [], []
+    for name, lane in section["lanes"].items():
+        ok = lane["item_ratio"] <= lane["item_target_max"]
+        items.append([
+            f"{name} ({lane['kind']})", f"{lane['items']:,} at {lane['concurrency']}", lane["baseline"],
+            _us(lane["item_bare_us"]), _us(lane["item_engine_us"]),
+            f"{lane['item_ratio']:.2f}x (≤ {lane['item_target_max']}: {verdict(ok)})", f"{lane['engine_run_small_ms']:.1f}",
+        ])
+        steps.append([f"{name} ({lane['kind']})", f"{lane['steps']}", _us(lane["step_bare_us"]),
+                      _us(lane["step_engine_us"]), f"{lane['step_ratio']:.2f}x"])
+    return (
+        "Per `for_each` item (no-op):\n\n"
+        + table(["executor", "items at concurrency", "bare baseline", "bare µs/item", "engine µs/item",
+                 "engine / bare", "engine run of 2×concurrency items, ms"], items)
+        + "\n\nPer step (independent no-op steps; baseline: one bare task / executor call per step, all at once):\n\n"
+        + table(["executor", "steps", "bare µs/step", "engine µs/step", "engine / bare"], steps)
+        + f"\n\nLoad + plan: {section['plan_us_per_step']:.0f} µs per step. Slopes between two sizes, each time the "
+        f"best of {section['repeat']} interleaved runs; worker processes start with {section['start_method']}."
+    )
+
+
+def _us(value: float) -> str:
+    # A slope at or below zero means noise swamped the difference between the two sizes.
+    return f"{value:.1f}" if value > 0 else f"{value:.1f} (not resolved)"
+
+
+def profile(executor: str, items: int) -> None:
+    """cProfile one engine `for_each` run and print where the time goes, in µs per item."""
+    import orchestrator
+
+    lane = next(lane for lane in LANES if lane.executor == executor)
+    config = orchestrator.load_config()
+    cell = engine_cell(for_each_text(lane), items, config)
+    cell()  # warm-up
+    profiler = cProfile.Profile()
+    profiler.enable()
+    elapsed = cell()
+    profiler.disable()
+    print(f"{executor}: {items:,} items, {elapsed / items * 1e6:.1f} µs/item under the profiler")
+    stats = pstats.Stats(profiler)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:30]  # type: ignore[attr-defined]
+    print(f"{'tottime µs/item':>16} {'cumtime µs/item':>16} {'calls/item':>10}  function")
+    for (file, line, name), (_cc, calls, tottime, cumtime, _callers) in rows:
+        where = file.replace(str(ROOT) + "/", "")
+        print(f"{tottime / items * 1e6:16.2f} {cumtime / items * 1e6:16.2f} {calls / items:10.2f}  {where}:{line}({name})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The engine's per-item and per-step overhead.")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", choices=[lane.executor for lane in LANES])
+    args = parser.parse_args()
+    from orchestrator.logs import LogSettings, configure
+
+    configure(LogSettings(level="warning"))
+    sizes = QUICK if args.quick else FULL
+    if args.profile:
+        profile(args.profile, sizes.items[args.profile])
+        return
+    print(report(run(sizes)))
+
+
+if __name__ == "__main__":
+    main()

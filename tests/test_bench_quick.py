@@ -1,0 +1,102 @@
+"""`python -m bench --quick`: the benchmark suite runs end to end and produces every figure.
+
+No timing is asserted (performance is measured in bench/, never in tests); this only proves that
+every section runs, every figure is a finite number and the generated docs are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = (ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.png")
+STRATEGIES = (
+    "sequential", "threads", "processes", "asyncio", "asyncio + threads", "asyncio + processes",
+    "engine, right tag", "engine, wrong tag",
+)
+
+
+def numbers(data: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """Every number in a JSON document, with where it is."""
+    if isinstance(data, bool):
+        return
+    if isinstance(data, int | float):
+        yield path, float(data)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from numbers(value, f"{path}.{key}")
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from numbers(value, f"{path}[{i}]")
+
+
+def fingerprint(path: Path) -> tuple[int, int] | None:
+    return (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path, list[Any]]:
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    before = [fingerprint(p) for p in DOCS]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    return done, out, before
+
+
+def test_quick_suite_exits_zero_and_writes_results(quick: Any) -> None:
+    """The quick suite succeeds and writes its JSON where --out says."""
+    done, out, _ = quick
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    assert out.is_file()
+
+
+def test_every_section_has_only_finite_numbers(quick: Any) -> None:
+    """Each section is present, holds figures, and every figure is finite."""
+    _, out, _ = quick
+    data = json.loads(out.read_text())
+    for section in ("machine", "talk_table", "overhead", "scale", "targets"):
+        assert data.get(section), f"section {section!r} missing or empty"
+        found = list(numbers(data[section]))
+        assert found, f"section {section!r} has no numbers"
+        bad = [(where, value) for where, value in found if not math.isfinite(value)]
+        assert not bad, f"non-finite figures in {section}: {bad}"
+
+
+def test_every_cell_and_ratio_is_measured(quick: Any) -> None:
+    """The talk's table has every strategy for every workload, with its ratios; overhead and scale
+    have both sides of every comparison."""
+    _, out, _ = quick
+    data = json.loads(out.read_text())
+    workloads = data["talk_table"]["workloads"]
+    assert set(workloads) == {"io", "blocking", "cpu"}
+    for key, w in workloads.items():
+        for name in STRATEGIES:
+            assert w["cells"][name]["best_s"] > 0, (key, name)
+            assert w["cells"][name]["speedup"] > 0, (key, name)
+        for figure in ("engine_over_best", "right_over_wrong", "processes_over_threads"):
+            assert w[figure] > 0, (key, figure)
+    lanes = data["overhead"]["lanes"]
+    assert set(lanes) == {"asyncio", "threads", "processes"}
+    for lane in lanes.values():
+        assert {"item_engine_us", "item_bare_us", "item_ratio", "step_engine_us", "step_bare_us"} <= set(lane)
+    for row in data["scale"]["sizes"].values():
+        for side in ("engine", "pool"):
+            assert row[side]["peak_mib"] > 0 and row[side]["seconds"] > 0
+    assert "engine_peak_ratio" in data["scale"]["growth"]
+    assert all(isinstance(t["holds"], bool) for t in data["targets"])
+
+
+def test_quick_mode_leaves_the_docs_alone(quick: Any) -> None:
+    """docs/benchmarks.md and .png are regenerated only by a full run."""
+    _, _, before = quick
+    assert [fingerprint(p) for p in DOCS] == before
