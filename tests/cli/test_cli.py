@@ -192,6 +192,17 @@ def test_dry_run_json_plans_and_runs_nothing(run: Run, tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_dry_run_reads_shows_the_shell_step_without_running_it(run: Run, tmp_path: Path) -> None:
+    """--dry-run=reads runs the steps that only read; the shell step is shown with its argv, not run."""
+    marker = tmp_path / "created"
+    code, out, _ = run(str(PLAYBOOKS / "side_effect.yml"), "--dry-run=reads", "--var", f"marker={marker}", "--format", "json")
+    assert code == 0
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    assert steps["create"]["status"] == "planned" and steps["create"]["request"]["argv"] == ["touch", str(marker)]
+    assert steps["count"]["status"] == "succeeded"
+    assert not marker.exists()
+
+
 def test_the_same_playbook_run_for_real_has_the_side_effect(run: Run, tmp_path: Path) -> None:
     """The control for the dry run: without --dry-run the shell step does create the file."""
     marker = tmp_path / "created"
