@@ -10,6 +10,7 @@ Exit status 1 if a figure is missing or not finite; targets missed are reported,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -48,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-external", action="store_true", help=f"do not run bench/{{{','.join(EXTERNAL)}}}.py")
     parser.add_argument("--wait-idle", type=float, metavar="SECONDS",
                         help="before each section, wait up to this long for other work to stop (default: 900 full, 0 quick)")
+    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
+                        help="only regenerate docs/benchmarks.md and .png from a results file; measure nothing")
     args = parser.parse_args(argv)
+    if args.render:
+        found = write_docs(json.loads(args.render.read_text(encoding="utf-8")), DOCS)
+        for problem in found:
+            say(f"problem: {problem}")
+        return 1 if found else 0
     from orchestrator.logs import LogSettings, configure
 
     # A program configures logging; the engine's per-step info events are filtered, as in a quiet run.

@@ -106,7 +106,7 @@ def workloads_for(sizes: Sizes, url: str) -> list[Workload]:
             Tag("tagged non-blocking (inline on the loop)", "non-blocking", _call(workloads.sdk_call, sdk)),
         ),
         Workload(
-            "cpu", "CPU", f"pure-Python loop, {rounds:,} rounds (~{sizes.cpu_seconds * 1e3:.0f} ms)", sizes.cpu,
+            "cpu", "CPU", f"pure-Python loop, {rounds:,} rounds (calibrated to ~{sizes.cpu_seconds * 1e3:.0f} ms at start)", sizes.cpu,
             workloads.spin, cpu, None,
             Tag("tagged cpu (processes)", "cpu", _call(workloads.spin, cpu)),
             Tag("tagged blocking (threads)", "blocking", _call(workloads.spin, cpu)),
@@ -293,7 +293,8 @@ def report(section: dict[str, Any]) -> str:
             seconds(cells["engine, wrong tag"]["best_s"]), right_over_wrong,
         ])
     tags = "\n".join(
-        f"- {w['title']}: {w['items']} items, {w['per_item']}; right tag: {w['right_tag']}; wrong tag: {w['wrong_tag']}."
+        f"- {w['title']}: {w['items']} items, {w['per_item']}, {w['cells']['sequential']['best_s'] / w['items'] * 1e3:.0f} ms "
+        f"per item sequentially; right tag: {w['right_tag']}; wrong tag: {w['wrong_tag']}."
         for w in found.values()
     )
     return (
