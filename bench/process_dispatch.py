@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from bench.workloads import calibrate, noop, spin
 from orchestrator.executors.processes import ProcessPool
 
 WORKERS = 2
@@ -27,30 +32,6 @@ CPU_CALLS = 20
 CPU_SECONDS = 0.020
 
 Submit = Callable[[Callable[..., object], tuple[object, ...]], Awaitable[object]]
-
-
-def noop() -> None:
-    return None
-
-
-def spin(rounds: int) -> int:
-    """Pure-Python CPU work: no GIL release, no C fast path."""
-    total = 0
-    for i in range(rounds):
-        total += i * i % 7
-    return total
-
-
-def calibrate(seconds: float) -> int:
-    """Rounds of spin() that take about `seconds` here."""
-    rounds = 10_000
-    while True:
-        started = time.perf_counter()
-        spin(rounds)
-        elapsed = time.perf_counter() - started
-        if elapsed > 0.05:
-            return max(1, int(rounds * seconds / elapsed))
-        rounds *= 2
 
 
 async def in_flight(
