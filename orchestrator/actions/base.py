@@ -45,7 +45,7 @@ class PlanContext:
     executor: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class StepContext:
     """What an action may use at run time. One per item attempt; cheap to create."""
 

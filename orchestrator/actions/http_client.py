@@ -17,20 +17,18 @@ certificate problem or a body over ``max_body_bytes`` will not.
 from __future__ import annotations
 
 import importlib.util
-import json
-import re
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Mapping
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, Protocol
 
 from orchestrator.actions.base import StepContext
+from orchestrator.actions.http_response import Response
 from orchestrator.config import HttpSettings
 
 Headers = Mapping[str, str] | None
 Query = list[tuple[str, str]] | None
-_JSON_START = re.compile(r"\s*[\[{]")
 
 
 class ClientFailure(Exception):
@@ -46,7 +44,7 @@ class HttpClient(Protocol):
 
     async def send(
         self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Send one request; return ``{status, headers, json, text}`` or raise ClientFailure."""
         ...
 
@@ -57,7 +55,11 @@ def client_for(ctx: StepContext) -> HttpClient:
     """The run's client of the configured type, created on first use."""
     config = ctx.settings.get("config")
     settings: HttpSettings = config.http if config is not None else _DEFAULT_SETTINGS
-    return ctx.resources.get("http:" + settings.client, partial(open_client, settings), _close)  # type: ignore[no-any-return]
+    key = "http:" + settings.client
+    client: HttpClient | None = ctx.resources.factories.get(key)
+    if client is None:
+        client = ctx.resources.get(key, partial(open_client, settings), _close)
+    return client
 
 
 _DEFAULT_SETTINGS = HttpSettings()
@@ -70,34 +72,6 @@ def open_client(settings: HttpSettings) -> HttpClient:
 
 def _close(client: HttpClient) -> Awaitable[None]:
     return client.aclose()
-
-
-def response_dict(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """The action's output for a response: text decoded, JSON parsed when the body is JSON."""
-    content_type = headers.get("content-type", "")
-    charset = "utf-8"
-    if "charset=" in content_type:
-        charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"') or "utf-8"
-    try:
-        text = body.decode(charset, "replace")
-    except LookupError:  # an unknown charset name
-        text = body.decode("utf-8", "replace")
-    data = None
-    if text and ("json" in content_type or _JSON_START.match(text)):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-    return {"status": status, "headers": headers, "json": data, "text": text}
-
-
-def lower_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Header names lowercased (as HTTP/2 has them), repeated headers joined with ", "."""
-    out: dict[str, str] = {}
-    for name, value in items:
-        key = name.lower()
-        out[key] = f"{out[key]}, {value}" if key in out else value
-    return out
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -144,7 +118,7 @@ class AiohttpClient:
 
     async def send(
         self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
-    ) -> dict[str, Any]:
+    ) -> Response:
         try:
             if timeout is None:  # passing timeout=None to aiohttp would mean "no timeout at all"
                 request = self.session.request(method, url, headers=headers, params=params, data=content)
@@ -153,20 +127,19 @@ class AiohttpClient:
                     method, url, headers=headers, params=params, data=content, timeout=self._timeout(timeout)
                 )
             async with request as resp:
-                headers = lower_headers(resp.headers.items())
                 if method == "HEAD":
                     body = b""
                 else:
-                    length = headers.get("content-length")
-                    if length is not None and length.isdigit():
-                        if int(length) > self.limit:
+                    length = resp.content_length
+                    if length is not None:
+                        if length > self.limit:
                             raise _too_large(self.limit)
                         body = await resp.read()
                         if len(body) > self.limit:  # decompressed beyond the limit
                             raise _too_large(self.limit)
                     else:
                         body = await self._stream(resp)
-                return response_dict(resp.status, headers, body)
+                return Response.from_raw(resp.status, resp.headers.items(), body)
         except ClientFailure:
             raise
         except TimeoutError:
@@ -224,7 +197,7 @@ class HttpxClient:
 
     async def send(
         self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
-    ) -> dict[str, Any]:
+    ) -> Response:
         try:
             request = self.client.build_request(
                 method, url, headers=headers, params=params, content=content,  # type: ignore[arg-type]
@@ -235,7 +208,7 @@ class HttpxClient:
                 body = b"" if method == "HEAD" else await self._read(response)
             finally:
                 await response.aclose()
-            return response_dict(response.status_code, dict(response.headers.items()), body)
+            return Response.from_raw(response.status_code, response.headers.items(), body)
         except ClientFailure:
             raise
         except self._timeout_error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sized
+from collections.abc import Awaitable, Iterable, Mapping, Sized
 from typing import Any
 
 import structlog
@@ -22,6 +22,7 @@ from orchestrator.templates import Template, Unknown, contains_unknown
 log = get_logger()
 _bind = structlog.contextvars.bind_contextvars
 _context = structlog.contextvars.get_contextvars
+_NO_CONTEXT: Mapping[str, Any] = {}
 
 
 class ItemsFailed(Exception):
@@ -71,6 +72,8 @@ class StepRunner:
         self.attempts = 0
         self.retries = 0
         # In a `--dry-run=reads` run only steps that change nothing are run; the others are shown.
+        # One attempt, no limit, no timeout, on the event loop: each item is one plain await.
+        self.direct = step.retry.attempts == 1 and not self.limits and step.timeout is None and not self.pass_context
         self.plan_only = state.reads_only and not (step.step.read_only or step.action.is_read_only(step.step.params))
 
     async def run(self) -> StepResult:
@@ -174,13 +177,17 @@ class StepRunner:
         reporter = self.state.reporter
 
         stop = False  # set by the first failure: no worker takes a new item after it
+        token = _bind(index=None)["index"]  # structlog's variable for `index`, set directly per item
+        index_var = token.var
+        index_var.reset(token)
+
 
         async def worker() -> None:
             nonlocal done, stop
             for index, item in pending:  # never awaits between next() calls: safe to share
                 if stop:
                     return  # this item is not started
-                _bind(index=index)
+                index_var.set(index)
                 try:
                     value = await self.item({**scope, "item": item, "index": index}, index)
                 except Exception as exc:
@@ -205,13 +212,22 @@ class StepRunner:
             raise ItemsFailed(failures, count, outputs, done)
         return outputs, count, 0
 
-    async def item(self, scope: Mapping[str, Any], index: int | None) -> Any:
-        """One item: render its parameters, then attempt it under the retry policy."""
+    def item(self, scope: Mapping[str, Any], index: int | None) -> Awaitable[Any]:
+        """One item: render its parameters (a template error raises here), then the awaitable that
+        attempts it under the retry policy."""
         step, state = self.step, self.state
         params = step.params.render(scope)
         with_ = step.with_.render(scope) if step.with_ is not None else None
         if state.reads_only and (contains_unknown(params) or contains_unknown(with_)):
             raise _NotKnowable
+        if self.direct:  # nothing to wrap the call in: the executor's own awaitable is the item
+            self.attempts = 1
+            ctx = StepContext(state.run_id, step.id, index, 1, state.resources, self.settings, raw=self.raw)
+            return self.executor.run(step.action.invocation(params, with_, ctx), _NO_CONTEXT)
+        return self.attempted(params, with_, index)
+
+    async def attempted(self, params: Any, with_: Any, index: int | None) -> Any:
+        step, state = self.step, self.state
 
         async def attempt(n: int) -> Any:
             self.attempts = max(self.attempts, n)

@@ -7,7 +7,7 @@ executors (as a dry run does) starts no thread and no process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 from orchestrator.actions.base import Invocation
@@ -19,8 +19,8 @@ class Executor(Protocol):
     #: "asyncio", "threads", "processes" or "dask": what results and logs call it.
     name: str
 
-    async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:
-        """Run `call` and return its result, or raise its exception."""
+    def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Awaitable[Any]:
+        """Run `call`: awaiting the result gives the call's result, or raises its exception."""
         ...
 
     async def aclose(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +30,7 @@ class DaskExecutor:
         self._client: Any = None
         self._cluster: Any = None
         self._starting: asyncio.Lock | None = None
+        self._cancels: set[asyncio.Future[Any]] = set()
 
     async def _get_client(self) -> Any:
         if self._client is not None:
@@ -59,10 +62,17 @@ class DaskExecutor:
         try:
             return await future
         except BaseException:
-            future.cancel()
+            cancelling = future.cancel()  # a coroutine on an asynchronous client: run it, unawaited
+            if inspect.isawaitable(cancelling):
+                task = asyncio.ensure_future(cancelling)
+                self._cancels.add(task)
+                task.add_done_callback(self._cancels.discard)
             raise
 
     async def aclose(self) -> None:
+        for task in list(self._cancels):
+            with contextlib.suppress(Exception):
+                await task
         client, self._client = self._client, None
         cluster, self._cluster = self._cluster, None
         if client is not None:
