@@ -10,24 +10,56 @@ The stages are load (YAML to a validated Playbook), plan (everything decided, no
 run (the only owner of concurrency); `Scheduler` offers the executors to scripts without YAML.
 """
 
-from orchestrator.api import arun, plan, run
-from orchestrator.config import Config, load_config
-from orchestrator.engine.events import Reporter
-from orchestrator.engine.results import RunFailed, RunResult, StepResult
-from orchestrator.errors import (
-    ConfigError,
-    Diagnostic,
-    InvalidInput,
-    OrchestratorError,
-    PlaybookError,
-    StepError,
-)
-from orchestrator.load import load, loads
-from orchestrator.model.playbook import Playbook
-from orchestrator.plan import Plan, PlannedStep
-from orchestrator.scheduler import Scheduler
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.api import arun, plan, run
+    from orchestrator.config import Config, load_config
+    from orchestrator.engine.events import Reporter
+    from orchestrator.engine.results import RunFailed, RunResult, StepResult
+    from orchestrator.errors import (
+        ConfigError,
+        Diagnostic,
+        InvalidInput,
+        OrchestratorError,
+        PlaybookError,
+        StepError,
+    )
+    from orchestrator.loader import load, loads
+    from orchestrator.model.playbook import Playbook
+    from orchestrator.planner import Plan, PlannedStep
+    from orchestrator.scheduler import Scheduler
 
 __version__ = "0.1.0"
+
+# Imported on first use: a process that needs only a part (the sandbox's child, a worker process
+# unpickling a task) does not pay for the whole API (pydantic, Jinja, rich), about half a second.
+_EXPORTS = {
+    "arun": "orchestrator.api",
+    "plan": "orchestrator.api",
+    "run": "orchestrator.api",
+    "Config": "orchestrator.config",
+    "load_config": "orchestrator.config",
+    "Reporter": "orchestrator.engine.events",
+    "RunFailed": "orchestrator.engine.results",
+    "RunResult": "orchestrator.engine.results",
+    "StepResult": "orchestrator.engine.results",
+    "ConfigError": "orchestrator.errors",
+    "Diagnostic": "orchestrator.errors",
+    "InvalidInput": "orchestrator.errors",
+    "OrchestratorError": "orchestrator.errors",
+    "PlaybookError": "orchestrator.errors",
+    "StepError": "orchestrator.errors",
+    "load": "orchestrator.loader",
+    "loads": "orchestrator.loader",
+    "Playbook": "orchestrator.model.playbook",
+    "Plan": "orchestrator.planner",
+    "PlannedStep": "orchestrator.planner",
+    "Scheduler": "orchestrator.scheduler",
+}
 
 __all__ = [
     "Config",
@@ -52,3 +84,16 @@ __all__ = [
     "plan",
     "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

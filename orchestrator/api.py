@@ -12,10 +12,10 @@ from orchestrator.config import Config
 from orchestrator.engine.events import Reporter
 from orchestrator.engine.results import RunResult
 from orchestrator.engine.scheduler import execute
-from orchestrator.load import load
+from orchestrator.loader import load
 from orchestrator.model.playbook import Playbook
-from orchestrator.plan import Plan
-from orchestrator.plan import plan as make_plan
+from orchestrator.planner import Plan
+from orchestrator.planner import plan as make_plan
 
 Target = Plan | Playbook | str | os.PathLike[str]
 

@@ -49,8 +49,8 @@ def check(argv: Sequence[str]) -> int:
     from orchestrator.cli.main import parse_vars
     from orchestrator.config import load_config
     from orchestrator.errors import Diagnostic, InvalidInput
-    from orchestrator.load import load
-    from orchestrator.plan import plan
+    from orchestrator.loader import load
+    from orchestrator.planner import plan
 
     try:
         config = load_config(args.config)

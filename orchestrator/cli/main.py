@@ -98,9 +98,9 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator.cli import output
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
-    from orchestrator.load import load
+    from orchestrator.loader import load
     from orchestrator.logs import LogSettings, configure
-    from orchestrator.plan import plan
+    from orchestrator.planner import plan
 
     log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
     level = args.log_level or ("warning" if output.wants_progress(args) and not args.dry_run else "info")

@@ -13,7 +13,7 @@ from orchestrator.engine.events import Reporter
 from orchestrator.engine.results import RunResult
 from orchestrator.engine.scheduler import new_run_id
 from orchestrator.errors import Diagnostic
-from orchestrator.plan import Plan
+from orchestrator.planner import Plan
 
 
 def diagnostics(items: Sequence[Diagnostic], fmt: str, playbook: str) -> None:

@@ -32,7 +32,7 @@ from orchestrator.engine.events import Reporter
 
 if TYPE_CHECKING:
     from orchestrator.engine.results import RunResult, StepResult
-    from orchestrator.plan import Plan, PlannedStep
+    from orchestrator.planner import Plan, PlannedStep
 
 #: How each way a step can end is shown on its finished line.
 MARKS = {

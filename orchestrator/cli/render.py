@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from orchestrator.engine.results import RunResult
-from orchestrator.plan import Plan, PlannedStep
+from orchestrator.planner import Plan, PlannedStep
 from orchestrator.templates import Template
 
 

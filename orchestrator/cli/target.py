@@ -8,6 +8,7 @@ import contextlib
 import socket
 import sys
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,16 +42,23 @@ def embedded_target(vars: Mapping[str, Any], given: set[str], config: Config, *,
         from orchestrator.sandbox import SandboxProcess
         from orchestrator.sandbox import SandboxSettings as Settings
 
+        moto_started: Future[str] | None = None
+        if uses_aws and sandbox.aws and config.aws.endpoint_url is None:
+            from orchestrator.emulator import MotoProcess
+
+            moto = MotoProcess()
+            stack.callback(moto.stop)
+            # Started beside the sandbox: the two children start in parallel. Unwinding waits for
+            # the start (the pool's exit) before stopping it.
+            moto_started = stack.enter_context(ThreadPoolExecutor(1)).submit(moto.start)
         process = SandboxProcess(
             Settings(latency=sandbox.latency, fault_rate=sandbox.fault_rate, rate_limit=sandbox.rate_limit), host=host, port=port
         )
         stack.enter_context(process)
         print(f"orchestrate: started the embedded sandbox API at {process.url}", file=sys.stderr)
         settings: dict[str, Any] = {"sandbox_url": process.url}
-        if uses_aws and sandbox.aws and config.aws.endpoint_url is None:
-            from orchestrator.emulator import MotoProcess
-
-            moto = stack.enter_context(MotoProcess())
+        if moto_started is not None:
+            moto_started.result()
             print(f"orchestrate: started the embedded AWS emulator at {moto.url}", file=sys.stderr)
             settings.update(moto.run_settings())
         yield settings

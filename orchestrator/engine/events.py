@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.engine.results import RunResult, StepResult
-    from orchestrator.plan import Plan, PlannedStep
+    from orchestrator.planner import Plan, PlannedStep
 
 
 class Reporter:

@@ -21,7 +21,7 @@ from orchestrator.engine.results import RunResult, RunStatus, StepResult
 from orchestrator.engine.state import RunState
 from orchestrator.engine.step import StepRunner
 from orchestrator.logs import get_logger
-from orchestrator.plan import Plan, PlannedStep
+from orchestrator.planner import Plan, PlannedStep
 
 log = get_logger()
 

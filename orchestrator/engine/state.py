@@ -12,7 +12,7 @@ from orchestrator.engine.events import Guarded, Reporter
 from orchestrator.engine.executors import Executors
 from orchestrator.engine.limits import Limit
 from orchestrator.engine.results import StepResult
-from orchestrator.plan import Plan
+from orchestrator.planner import Plan
 from orchestrator.templates import Unknown
 
 

@@ -16,7 +16,7 @@ from orchestrator.engine.retry import RetryPolicy
 from orchestrator.engine.state import RunState
 from orchestrator.errors import StepTimeout, TemplateError, describe
 from orchestrator.logs import get_logger
-from orchestrator.plan import PlannedStep
+from orchestrator.planner import PlannedStep
 from orchestrator.templates import Template, Unknown, contains_unknown
 
 log = get_logger()
