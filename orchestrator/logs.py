@@ -19,7 +19,40 @@ Format = Literal["console", "json"]
 
 
 def get_logger(name: str = LOGGER_NAME) -> Any:
-    return structlog.get_logger(name)
+    """The library's logger. Once structlog is configured (by `configure`, or by the application),
+    events go through structlog as configured. Until then they go to the standard library's logger of
+    the same name, so a script that configures nothing sees no info lines on its stdout (structlog's
+    own default) and warnings and errors on stderr, as from any library."""
+    return _Logger(name)
+
+
+class _Logger:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, method: str) -> Any:
+        logger = structlog.get_logger(self._name) if structlog.is_configured() else _unconfigured(self._name)
+        return getattr(logger, method)
+
+
+_FALLBACK: dict[str, Any] = {}
+
+
+def _unconfigured(name: str) -> Any:
+    logger = _FALLBACK.get(name)
+    if logger is None:
+        logger = _FALLBACK[name] = structlog.wrap_logger(
+            logging.getLogger(name),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            processors=[
+                structlog.stdlib.filter_by_level,
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+            ],
+        )
+    return logger
 
 
 @dataclass(frozen=True)

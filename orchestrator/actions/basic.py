@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, NotRequired
 
-import structlog
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
 from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
 from orchestrator.errors import ActionError, AssertionFailed
+from orchestrator.logs import get_logger
 from orchestrator.model.values import Duration, parse_duration
 from orchestrator.templates import is_template
 
@@ -48,7 +48,7 @@ class LogParams(TypedDict):
 
 
 async def _log(message: Any, level: str) -> Any:
-    getattr(structlog.get_logger("orchestrator.playbook"), level)("playbook.log", message=message)
+    getattr(get_logger("orchestrator.playbook"), level)("playbook.log", message=message)
     return message
 
 

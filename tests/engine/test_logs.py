@@ -31,3 +31,28 @@ def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: 
     assert threaded and forked
     assert threaded[0]["run_id"] == run_id and threaded[0]["step"] == "threaded" and threaded[0]["executor"] == "threads"
     assert forked[0]["run_id"] == run_id and forked[0]["step"] == "forked" and forked[0]["executor"] == "processes"
+
+
+def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on_stderr(tmp_path: Path):
+    """Embedded without any logging set-up, the library writes nothing to stdout (structlog's own
+    default would print every info line there); a failed step is reported on stderr, as a standard
+    library warning or error is."""
+    script = tmp_path / "ops.py"
+    script.write_text(textwrap.dedent("""
+        import orchestrator
+        result = orchestrator.run(orchestrator.loads('''
+        name: embedded
+        steps:
+          - {id: hello, log: hello}
+          - {id: broken, shell: {argv: [sh, -c, "exit 3"]}}
+        ''', file="embedded.yml"))
+        print("STATUS", result.status)
+        """))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.stdout == "STATUS failed\n"
+    assert "step.failed" in proc.stderr and "step='broken'" in proc.stderr
+    assert "step.started" not in proc.stderr  # info lines stay below the default WARNING level
