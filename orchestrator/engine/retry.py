@@ -8,6 +8,7 @@ injectable so tests never wait. A server's Retry-After is a floor under the comp
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -44,7 +45,9 @@ class _AtLeastRetryAfter(wait_base):
         return max(wait, float(retry_after)) if retry_after else wait
 
 
+@functools.lru_cache(maxsize=256)
 def wait_strategy(spec: RetrySpec) -> wait_base:
+    """The wait between attempts; stateless, so one per distinct spec serves every step using it."""
     base: wait_base = (
         wait_exponential(multiplier=spec.delay, max=spec.max_delay) if spec.backoff == "exponential" else wait_fixed(spec.delay)
     )

@@ -96,7 +96,7 @@ async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: async
     sorter: TopologicalSorter[str] = TopologicalSorter({s.id: s.needs for s in steps})
     sorter.prepare()
     by_id = {s.id: s for s in steps}
-    finished: asyncio.Queue[StepResult] = asyncio.Queue()
+    finished: asyncio.Queue[StepResult | None] = asyncio.Queue()
     running: dict[str, asyncio.Task[None]] = {}
     status: RunStatus = "succeeded"
 
@@ -107,22 +107,23 @@ async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: async
             result = state.results.get(step.id) or _not_reached(step)
         finished.put_nowait(result)
 
+    async def on_interrupt() -> None:
+        await interrupt.wait()
+        finished.put_nowait(None)  # one queue to wait on: results, then this
+
     async with asyncio.TaskGroup() as group:
-        waiter: asyncio.Task[bool] = group.create_task(interrupt.wait())
+        waiter = group.create_task(on_interrupt())
         try:
             while sorter.is_active():
                 for sid in sorter.get_ready():
                     running[sid] = group.create_task(run_one(by_id[sid]))
                 if not running:
                     break
-                getter = asyncio.ensure_future(finished.get())
-                await asyncio.wait([getter, waiter], return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
+                result = await finished.get()
+                if result is None:
                     status = "interrupted"
                     log.warning("run.interrupted")
                     break
-                result = getter.result()
                 running.pop(result.id, None)
                 if result.status in ("failed", "cancelled") and by_id[result.id].on_error != "continue":
                     status = "failed"
