@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from orchestrator.errors import OrchestratorError
@@ -39,7 +39,8 @@ class StepResult:
 
     def summary(self) -> dict[str, Any]:
         """The step as the JSON contract shows it (output left out: it can be large)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("output", "planned")}
+        # Field by field: asdict() would deep-copy every output only for it to be dropped here.
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("output", "planned")}
         out["duration_s"] = round(self.duration_s, 4)
         if self.status == "planned":
             out["request"] = self.planned
