@@ -78,6 +78,16 @@ class SandboxSettings(BaseModel):
     aws: bool = Field(True, description="Also start a local AWS emulator (moto) and point `aws` steps at it.")
 
 
+class HistorySettings(BaseModel):
+    """Where the CLI records its runs (`orchestrate runs` lists them)."""
+
+    model_config = _STRICT
+    enabled: bool = Field(True, description="Record every run the CLI makes (not dry runs).")
+    path: str | None = Field(
+        None, description="The SQLite file; null means $ORCHESTRATOR_HISTORY, else $XDG_STATE_HOME/orchestrator/runs.sqlite."
+    )
+
+
 class Config(BaseModel):
     """Where each kind of work runs, and client settings."""
 
@@ -86,6 +96,7 @@ class Config(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
     @model_validator(mode="after")
     def _fits(self) -> Config:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,10 @@ import orchestrator
 from orchestrator.emulator import CREDENTIALS, MotoServer
 
 HERE = Path(__file__).parent
+
+# CLI runs started by the tests record no history in the user's state folder; the history tests
+# point ORCHESTRATOR_HISTORY at a file of their own.
+os.environ["ORCHESTRATOR_HISTORY"] = "off"
 
 
 @pytest.fixture

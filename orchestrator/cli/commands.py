@@ -1,4 +1,4 @@
-"""The other commands: `sandbox`, `check` and `schema`."""
+"""The other commands: `sandbox`, `check`, `schema` and `runs`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def dispatch(name: str, argv: Sequence[str]) -> int:
         return sandbox_main(list(argv))
     if name == "schema":
         return schema(argv)
+    if name == "runs":
+        from orchestrator.cli.runs import runs
+
+        return runs(argv)
     return check(argv)
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from orchestrator import __version__
 
-SUBCOMMANDS = ("sandbox", "check", "schema")
+SUBCOMMANDS = ("sandbox", "check", "schema", "runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="orchestrate",
         description="Run an automation playbook: non-blocking steps on asyncio, blocking steps on threads, cpu steps on processes.",
         epilog="Other commands: `orchestrate sandbox` runs the sandbox API; `orchestrate check PATH...` validates playbooks; "
-        "`orchestrate schema` prints the playbook JSON Schema. Exit codes: 0 succeeded, 1 a step failed, "
+        "`orchestrate schema` prints the playbook JSON Schema; `orchestrate runs` lists recorded runs. Exit codes: 0 succeeded, 1 a step failed, "
         "2 invalid input, 130 interrupted.",
     )
     p.add_argument("playbook", help="the playbook file (YAML)")
@@ -128,7 +128,9 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, Any]) -> Any:
     from orchestrator.cli.output import reporter_for
+    from orchestrator.engine.events import Guarded, Reporter, Reporters
     from orchestrator.engine.scheduler import execute
+    from orchestrator.history import RunJournal, history_path
 
     interrupt = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -142,12 +144,17 @@ async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, 
         interrupt.set()
 
     reporter = reporter_for(args)
+    hooks: Reporter = reporter
+    history = None if args.dry_run else history_path(the_plan.config.history.path, the_plan.config.history.enabled)
+    if history is not None:
+        # Guarded apart: a history file that cannot be written must not switch off the progress view.
+        hooks = Reporters([reporter, Guarded(RunJournal(history))])
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
         with reporter:
             return await execute(
-                the_plan, reporter=reporter, interrupt=interrupt, settings=settings, reads_only=args.dry_run == "reads"
+                the_plan, reporter=hooks, interrupt=interrupt, settings=settings, reads_only=args.dry_run == "reads"
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

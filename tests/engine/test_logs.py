@@ -21,7 +21,7 @@ def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: 
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, "-m", "orchestrator.cli.main", str(playbook), "--format", "json"],
-        capture_output=True, text=True, timeout=60, cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
     )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
@@ -51,7 +51,7 @@ def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
-        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
     )
     assert proc.stdout == "STATUS failed\n"
     assert "step.failed" in proc.stderr and "step='broken'" in proc.stderr

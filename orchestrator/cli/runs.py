@@ -1,0 +1,75 @@
+"""`orchestrate runs`: the recorded runs, newest first; `orchestrate runs RUN_ID`: one run's steps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def runs(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="orchestrate runs",
+        description="List the runs the CLI recorded (newest first), or show one run's steps.",
+    )
+    p.add_argument("run_id", nargs="?", help="a run id, or a unique prefix of one: show its steps")
+    p.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--config", metavar="FILE", help="the configuration whose `history` to read")
+    p.add_argument("--history", metavar="FILE", help="the SQLite file to read (overrides the configuration)")
+    args = p.parse_args(argv)
+    from orchestrator.cli import output
+    from orchestrator.config import load_config
+    from orchestrator.errors import InvalidInput
+    from orchestrator.history import find_run, history_path, list_runs
+
+    try:
+        settings = load_config(args.config).history
+    except InvalidInput as exc:
+        output.diagnostics(exc.diagnostics, "text", args.config)
+        return 2
+    path = history_path(args.history or settings.path, enabled=bool(args.history) or settings.enabled)
+    if path is None:
+        print("orchestrate: run history is off (history.enabled: false, or ORCHESTRATOR_HISTORY=off)", file=sys.stderr)
+        return 2
+    if args.run_id is None:
+        records = list_runs(path, args.limit)
+        if args.format == "json":
+            print(json.dumps({"history": str(path), "runs": [r.summary() for r in records]}, indent=2))
+        else:
+            _table(["run", "playbook", "status", "started", "duration", "steps ended", "failed step"], [
+                [r.run_id, r.playbook, r.status, r.summary()["started_at"], _seconds(r.duration_s),
+                 f"{r.steps_ended}/{r.steps}", r.failed or ""] for r in records
+            ], f"{len(records)} run(s) in {path}")
+        return 0
+    found = find_run(path, args.run_id)
+    if found is None:
+        print(f"orchestrate: no single run matches {args.run_id!r} in {path}; `orchestrate runs` lists them", file=sys.stderr)
+        return 2
+    record, steps = found
+    if args.format == "json":
+        print(json.dumps({**record.summary(), "steps": steps}, indent=2))
+    else:
+        _table(["step", "section", "kind", "executor", "status", "attempts", "duration", "error"], [
+            [s["step_id"], s["section"], s["kind"], s["executor"], s["status"], str(s["attempts"]),
+             _seconds(s["duration_s"]), s["error"] or ""] for s in steps
+        ], f"run {record.run_id} ({record.playbook}): {record.status}, {record.steps_ended} of {record.steps} steps ended")
+    return 0
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}s"
+
+
+def _table(columns: list[str], rows: list[list[str]], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, no_wrap=i == 0)  # ids are copied from here: never folded
+    for row in rows:
+        table.add_row(*row)
+    # Piped or captured, the table is as wide as it needs, not the 80 columns rich assumes.
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
