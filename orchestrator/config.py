@@ -74,6 +74,7 @@ class SandboxSettings(BaseModel):
     url: str = Field("http://127.0.0.1:8700", description="The address the sandbox serves on.")
     latency: float = Field(0.0, ge=0)
     fault_rate: float = Field(0.0, ge=0, le=1)
+    lost_rate: float = Field(0.0, ge=0, le=1, description="Share of successful creates whose response is lost (the connection drops).")
     rate_limit: float | None = Field(None, gt=0)
     aws: bool = Field(True, description="Also start a local AWS emulator (moto) and point `aws` steps at it.")
 

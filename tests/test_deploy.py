@@ -33,7 +33,7 @@ async def test_deploy_succeeds_through_faults_and_rate_limits_creating_each_reso
     assert {k: stats["created"][k] for k in RESOURCES} == {
         "networks": 1, "vms": 8, "load_balancers": 1, "dns_records": 8, "lb_members": 8,
     }
-    assert stats["idempotent_replays"] >= 0 and all(stats["deleted"][k] == 0 for k in RESOURCES)
+    assert all(stats["deleted"][k] == 0 for k in RESOURCES)
     upload = result.step("upload")
     assert (upload.kind, upload.executor, upload.items) == ("blocking", "threads", 8)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="deploy-faults")["Contents"])
@@ -41,6 +41,24 @@ async def test_deploy_succeeds_through_faults_and_rate_limits_creating_each_reso
     assert keys == [f"web/{vm}.conf" for vm in vm_ids]
     body = s3.get_object(Bucket="deploy-faults", Key=keys[0])["Body"].read().decode()
     assert f"id = {vm_ids[0]}" in body and "checksum = " in body
+
+
+async def test_creates_whose_responses_are_lost_are_replayed_by_idempotency_key_not_made_twice(moto_url, s3):
+    """The sandbox makes 30% of creates but drops the connection instead of answering. Each retried
+    POST carries the same Idempotency-Key, the sandbox replays its first answer, and every resource
+    still exists exactly once."""
+    config, settings = _aws(moto_url)
+    async with start_sandbox(SandboxSettings(lost_rate=0.3, seed=5, operation_delay=0.1)) as sandbox:
+        result = await orchestrator.arun(
+            DEPLOY, vars={"api": sandbox.url, "bucket": "deploy-lost", "replicas": 8}, config=config, settings=settings
+        )
+        stats = await sandbox.stats()
+    assert result.status == "succeeded", [(s.id, s.error) for s in result.steps if s.error]
+    assert stats["lost_responses"] >= 3
+    assert stats["idempotent_replays"] == stats["lost_responses"]  # every lost answer was asked for again, and replayed
+    assert {k: stats["created"][k] for k in RESOURCES} == {
+        "networks": 1, "vms": 8, "load_balancers": 1, "dns_records": 8, "lb_members": 8,
+    }
 
 
 async def test_a_vm_that_never_becomes_ready_fails_the_deploy_and_rollback_deletes_what_it_created(moto_url):

@@ -52,7 +52,9 @@ def embedded_target(vars: Mapping[str, Any], given: set[str], config: Config, *,
             # the start (the pool's exit) before stopping it.
             moto_started = stack.enter_context(ThreadPoolExecutor(1)).submit(moto.start)
         process = SandboxProcess(
-            Settings(latency=sandbox.latency, fault_rate=sandbox.fault_rate, rate_limit=sandbox.rate_limit), host=host, port=port
+            Settings(
+                latency=sandbox.latency, fault_rate=sandbox.fault_rate, lost_rate=sandbox.lost_rate, rate_limit=sandbox.rate_limit
+            ), host=host, port=port
         )
         stack.enter_context(process)
         print(f"orchestrate: started the embedded sandbox API at {process.url}", file=sys.stderr)

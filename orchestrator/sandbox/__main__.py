@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="probability of an injected 503")
     parser.add_argument(
+        "--lost-rate", type=float, default=0.0, help="probability that a successful POST/PATCH's response is lost (connection dropped)"
+    )
+    parser.add_argument(
         "--rate-limit", type=float, default=None, help="requests per second (default unlimited)"
     )
     parser.add_argument(
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = SandboxSettings(
             latency=args.latency,
             fault_rate=args.fault_rate,
+            lost_rate=args.lost_rate,
             rate_limit=args.rate_limit,
             operation_delay=args.operation_delay,
             never_ready=tuple(args.never_ready),

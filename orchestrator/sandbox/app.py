@@ -45,6 +45,7 @@ class SandboxSettings:
 
     latency: float = 0.0
     fault_rate: float = 0.0
+    lost_rate: float = 0.0
     rate_limit: float | None = None
     operation_delay: float = 0.3
     never_ready: tuple[str, ...] = ()
@@ -53,6 +54,7 @@ class SandboxSettings:
     def __post_init__(self) -> None:
         _number(self.latency, "latency", 0.0)
         _number(self.fault_rate, "fault_rate", 0.0, 1.0)
+        _number(self.lost_rate, "lost_rate", 0.0, 1.0)
         if self.rate_limit is not None:
             _number(self.rate_limit, "rate_limit", 1e-9)
         _number(self.operation_delay, "operation_delay", 0.0)
@@ -91,6 +93,7 @@ class SandboxState:
         """Restart the random streams from the `seed` setting."""
         seed = self.settings.seed
         self.fault_rng = random.Random(seed)
+        self.lost_rng = random.Random(None if seed is None else f"lost:{seed}")
         # A separate stream for ids keeps the fault sequence independent of how much gets created.
         self.id_rng = random.Random(None if seed is None else f"ids:{seed}")
 
@@ -107,6 +110,7 @@ class SandboxState:
         self.created: Counter[str] = Counter()
         self.deleted: Counter[str] = Counter()
         self.replays = 0
+        self.lost = 0
         self.next_host: dict[str, int] = {}
 
     def new_id(self, prefix: str, taken: Container[str]) -> str:
@@ -179,6 +183,7 @@ class SandboxState:
             "deleted": {kind: self.deleted[kind] for kind in KINDS},
             "live": {kind: len(self.resources[kind]) for kind in KINDS},
             "idempotent_replays": self.replays,
+            "lost_responses": self.lost,
         }
 
 
@@ -238,6 +243,13 @@ async def traffic_middleware(request: web.Request, handler: Handler) -> web.Stre
             body = response.body if isinstance(response, web.Response) else None
             if isinstance(body, bytes):  # every handler answers with a bytes JSON body
                 state.idempotency[key] = (request.method, request.path, response.status, body)
+        if request.method in ("POST", "PATCH") and 200 <= response.status < 300 and state.lost_rng.random() < state.settings.lost_rate:
+            # The change is made, but the client never hears of it: the connection drops instead.
+            state.lost += 1
+            state.record(now, request.method, request.path, 0)
+            if request.transport is not None:
+                request.transport.close()
+            return response
     state.record(now, request.method, request.path, response.status)
     return response
 

@@ -60,6 +60,8 @@ def settings_to_argv(settings: SandboxSettings) -> list[str]:
         repr(settings.latency),
         "--fault-rate",
         repr(settings.fault_rate),
+        "--lost-rate",
+        repr(settings.lost_rate),
         "--operation-delay",
         repr(settings.operation_delay),
     ]

@@ -122,6 +122,23 @@ async def test_fault_injection_creates_nothing(sandbox: RunningSandbox, http: ai
     assert stats["created"]["networks"] == 1 and stats["idempotent_replays"] == 0
 
 
+async def test_a_lost_response_made_the_change_and_the_keyed_retry_is_replayed(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    """With lost_rate=1 a create is made but its connection drops unanswered; the same POST with the
+    same key then gets the original answer (replays are never lost) and creates nothing more."""
+    sandbox.settings.lost_rate = 1.0
+    headers = {"Idempotency-Key": "lost-1"}
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await call(http, "POST", "/v1/networks", json={"name": "n"}, headers=headers)
+    stats = await sandbox.stats()
+    assert (stats["created"]["networks"], stats["lost_responses"], stats["requests"]["by_status"]) == (1, 1, {"0": 1})
+    status, body = await call(http, "POST", "/v1/networks", json={"name": "n"}, headers=headers)
+    assert status == 202 and body["name"] == "n"
+    stats = await sandbox.stats()
+    assert (stats["created"]["networks"], stats["idempotent_replays"], stats["lost_responses"]) == (1, 1, 1)
+
+
 async def test_seeded_faults_are_reproducible() -> None:
     """The same seed gives the same sequence of injected faults."""
     runs = []
