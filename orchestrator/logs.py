@@ -27,14 +27,18 @@ def get_logger(name: str = LOGGER_NAME) -> Any:
 
 
 class _Logger:
-    __slots__ = ("_name",)
+    __slots__ = ("_configured", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._configured: Any = None  # structlog's proxy, kept so it can cache its bound logger
 
     def __getattr__(self, method: str) -> Any:
-        logger = structlog.get_logger(self._name) if structlog.is_configured() else _unconfigured(self._name)
-        return getattr(logger, method)
+        if not structlog.is_configured():
+            return getattr(_unconfigured(self._name), method)
+        if self._configured is None:
+            self._configured = structlog.get_logger(self._name)
+        return getattr(self._configured, method)
 
 
 _FALLBACK: dict[str, Any] = {}
