@@ -87,7 +87,7 @@ async def test_retry_waits_follow_the_policy_without_sleeping(plan_of, tmp_path)
         defaults:
           retry: {{attempts: 4, backoff: exponential, delay: 1s, max_delay: 3s, jitter: false}}
         steps:
-          - {{id: flaky, call: '{H}:always_fails'}}
+          - {{id: flaky, on_error: continue, call: '{H}:always_fails'}}  # no fail-fast: `once` must finish
           - {{id: once, retry: 2, call: '{H}:fail_once', with: {{marker: "{tmp_path}/m"}}}}
         """)
     result = await orchestrator.arun(plan, sleep=record_sleep)
