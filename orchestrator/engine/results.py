@@ -23,7 +23,9 @@ class StepResult:
     attempts: int = 0
     duration_s: float = 0.0
     error: str | None = None
-    output: Any = None
+    # Out of the repr: asyncio.run (3.11) formats the main task's result when it restores SIGINT,
+    # and a repr of 100,000 outputs (each decoded) would cost seconds.
+    output: Any = field(default=None, repr=False)
     section: str = "steps"
     #: For a `for_each` step: how many items ran, and how many of them failed.
     items: int | None = None
@@ -31,7 +33,7 @@ class StepResult:
     #: Attempts beyond the first, over all items.
     retries: int = 0
     #: For a step a dry run did not run: the request(s) it would send, rendered as far as known.
-    planned: Any = None
+    planned: Any = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

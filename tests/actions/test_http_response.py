@@ -112,3 +112,15 @@ def test_a_body_in_a_declared_charset_is_decoded_by_it() -> None:
     r = Response.from_raw(200, [("Content-Type", "text/plain; charset=latin-1")], "café".encode("latin-1"))
     assert r["text"] == "café"
     assert r["json"] is None
+
+
+def test_a_step_results_repr_neither_shows_nor_decodes_its_outputs() -> None:
+    """asyncio.run formats the main task's result on the way out (Python 3.11): a repr of every output
+    of a large fan-out would decode them all."""
+    from orchestrator.engine.results import RunResult, StepResult
+
+    r, raw = response()
+    step = StepResult(id="get", kind="non-blocking", executor="asyncio", status="succeeded", output=[r] * 3)
+    text = repr(RunResult(run_id="r", playbook="p", status="succeeded", duration_s=0.1, steps=(step,)))
+    assert "get" in text and "vm-1" not in text
+    assert raw.reads == 0
