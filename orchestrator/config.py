@@ -87,6 +87,7 @@ class HistorySettings(BaseModel):
     path: str | None = Field(
         None, description="The SQLite file; null means $ORCHESTRATOR_HISTORY, else $XDG_STATE_HOME/orchestrator/runs.sqlite."
     )
+    keep: int | None = Field(1000, ge=1, description="Runs kept: older ones are forgotten when a run starts; null keeps all.")
 
 
 class Config(BaseModel):

@@ -83,8 +83,9 @@ class HistoryUnavailable(Exception):
 class RunJournal(Reporter):
     """Records one run at a time in the SQLite file at `path` (created with its folders)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], keep: int | None = None) -> None:
         self.path = Path(path)
+        self.keep = keep  # the newest `keep` runs stay when a run starts; None keeps every run
         self._db: sqlite3.Connection | None = None
         self._run_id: str | None = None
 
@@ -101,6 +102,8 @@ class RunJournal(Reporter):
                 "INSERT INTO runs (run_id, playbook, path, status, started_at, steps, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, plan.playbook.name, str(path) if path else None, "running", time.time(), steps, os.getpid(), socket.gethostname()),
             )
+            if self.keep is not None:
+                _prune(self._db, self.keep)
 
     def step_finished(self, step: PlannedStep, result: StepResult) -> None:
         if self._db is None:
@@ -126,6 +129,13 @@ class RunJournal(Reporter):
                 "UPDATE runs SET status = ?, finished_at = ?, duration_s = ? WHERE run_id = ?",
                 (result.status, now, result.duration_s, result.run_id),
             )
+
+
+def _prune(db: sqlite3.Connection, keep: int) -> None:
+    """Forget all but the newest `keep` runs (a run still marked running stays: it may be going on)."""
+    old = "SELECT run_id FROM runs WHERE status != 'running' AND run_id NOT IN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?)"
+    db.execute(f"DELETE FROM steps WHERE run_id IN ({old})", (keep,))
+    db.execute(f"DELETE FROM runs WHERE run_id IN ({old})", (keep,))
 
 
 def _step_row(run_id: str | None, r: StepResult, now: float) -> tuple[Any, ...]:

@@ -148,7 +148,7 @@ async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, 
     history = None if args.dry_run else history_path(the_plan.config.history.path, the_plan.config.history.enabled)
     if history is not None:
         # Guarded apart: a history file that cannot be written must not switch off the progress view.
-        hooks = Reporters([reporter, Guarded(RunJournal(history))])
+        hooks = Reporters([reporter, Guarded(RunJournal(history, keep=the_plan.config.history.keep))])
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:

@@ -134,3 +134,17 @@ def test_history_off_and_an_unknown_run_are_clear_errors(tmp_path: Path) -> None
     assert runs(history) == {"history": str(history), "runs": []}
     proc = orchestrate("runs", "nope", history=history)
     assert proc.returncode == 2 and "no single run matches 'nope'" in proc.stderr
+
+
+def test_the_history_keeps_the_newest_runs_it_is_configured_to_keep(tmp_path: Path) -> None:
+    history = tmp_path / "runs.sqlite"
+    config = tmp_path / "config.yml"
+    config.write_text("history: {keep: 2}\n")
+    play = write(tmp_path, "name: kept\nsteps:\n  - {id: one, log: hi}\n")
+    for _ in range(3):
+        assert orchestrate(str(play), "--config", str(config), history=history).returncode == 0
+    listed = runs(history)["runs"]
+    assert len(listed) == 2
+    with sqlite3.connect(history) as db:  # the oldest run's steps went with it
+        kept = {row[0] for row in db.execute("SELECT DISTINCT run_id FROM steps")}
+    assert kept == {r["run_id"] for r in listed}
