@@ -105,3 +105,8 @@ class Clock:
         self.waits.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+def one_step(steps: str, name: str = "action test") -> str:
+    """A playbook around `steps` (indented step lines), with `api` to override by --var."""
+    return f"name: {name}\nvars: {{api: 'http://127.0.0.1:1'}}\nsteps:\n{steps}"

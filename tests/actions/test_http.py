@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,9 @@ from orchestrator.actions.http_client import retry_after
 from orchestrator.actions.redact import redact_headers, redact_url, scrub, secrets_in
 from orchestrator.config import Config
 from orchestrator.sandbox import SandboxSettings, start_sandbox
-from tests.actions import Clock, Server, run, serve
+from tests.actions import Clock, Server, one_step, run
 
 Write = Callable[..., Path]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    async with serve() as running:
-        yield running
-
-
-def one_step(step: str) -> str:
-    return f"name: http test\nvars: {{api: 'http://127.0.0.1:1'}}\nsteps:\n{step}"
 
 
 async def test_get_returns_status_headers_json_and_text(server: Server, write_playbook: Write) -> None:

@@ -3,7 +3,7 @@ response, or `timeout` passes. Long waits run on injected time (settings `clock`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,25 +12,15 @@ from aiohttp import web
 import orchestrator
 from orchestrator.actions.http import WaitUntil
 from orchestrator.sandbox import SandboxSettings, start_sandbox
-from tests.actions import Clock, Server, run, serve
+from tests.actions import Clock, Server, one_step, run
 
 Write = Callable[..., Path]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    async with serve() as running:
-        yield running
-
-
-def playbook(step: str) -> str:
-    return f"name: wait test\nvars: {{api: 'http://127.0.0.1:1'}}\nsteps:\n{step}"
 
 
 async def test_polls_an_operation_until_done(write_playbook: Write) -> None:
     """Against the sandbox: create a network, then poll its operation until it is done."""
     async with start_sandbox(SandboxSettings(operation_delay=0.2)) as sandbox:
-        path = write_playbook(playbook(
+        path = write_playbook(one_step(
             "  - id: net\n"
             '    http: {method: POST, url: "{{ api }}/v1/networks", json: {name: web}}\n'
             "  - id: ready\n"
@@ -51,7 +41,7 @@ async def test_polls_an_operation_until_done(write_playbook: Write) -> None:
 async def test_times_out_with_a_clear_error(server: Server, write_playbook: Write) -> None:
     """A condition that never holds fails after `timeout`, once, naming the condition and the last status."""
     server.script("/op", (200, {"status": "running"}, {}))
-    path = write_playbook(playbook(
+    path = write_playbook(one_step(
         "  - id: wait\n    retry: {attempts: 3, delay: 0}\n"
         '    wait_until: {url: "{{ api }}/op", until: "response.json.status == \'done\'", interval: 1s, timeout: 60s}\n'
     ))
@@ -74,7 +64,7 @@ async def test_transient_statuses_are_tolerated_and_retry_after_honoured(server:
         (200, {"status": "running"}, {}),
         (200, {"status": "done"}, {}),
     )
-    path = write_playbook(playbook(
+    path = write_playbook(one_step(
         '  - id: wait\n    wait_until: {url: "{{ api }}/op", until: "{{ response.json.status == \'done\' }}", interval: 2s}\n'
     ))
     clock = Clock()
@@ -87,7 +77,7 @@ async def test_transient_statuses_are_tolerated_and_retry_after_honoured(server:
 async def test_retry_after_past_the_deadline_gives_up_at_once(server: Server, write_playbook: Write) -> None:
     """A server asking to wait beyond the timeout ends the wait now instead of polling against its wish."""
     server.script("/op", (503, {}, {"Retry-After": "120"}))
-    path = write_playbook(playbook('  - id: wait\n    wait_until: {url: "{{ api }}/op", until: "true", timeout: 30s}\n'))
+    path = write_playbook(one_step('  - id: wait\n    wait_until: {url: "{{ api }}/op", until: "true", timeout: 30s}\n'))
     clock = Clock()
     result = await run(path, vars={"api": server.url}, settings={"clock": clock, "sleep": clock.sleep})
     assert result.step("wait").error == "step 'wait': condition not met after 30s: true; last status 503"
@@ -104,7 +94,7 @@ async def test_dropped_connections_are_tolerated(server: Server, write_playbook:
 
     # aiohttp itself resends a GET once on a dropped connection; the second drop reaches us.
     server.script("/op", drop, drop, (200, {"status": "done"}, {}))
-    path = write_playbook(playbook('  - id: wait\n    wait_until: {url: "{{ api }}/op", until: response.json.status == "done"}\n'))
+    path = write_playbook(one_step('  - id: wait\n    wait_until: {url: "{{ api }}/op", until: response.json.status == "done"}\n'))
     clock = Clock()
     result = await run(path, vars={"api": server.url}, settings={"clock": clock, "sleep": clock.sleep})
     assert result.step("wait").status == "succeeded"
@@ -113,7 +103,7 @@ async def test_dropped_connections_are_tolerated(server: Server, write_playbook:
 
 async def test_unexpected_status_fails_at_once(server: Server, write_playbook: Write) -> None:
     """A status neither expected nor transient (a 404) ends the wait at once, naming the request."""
-    path = write_playbook(playbook('  - id: wait\n    wait_until: {url: "{{ api }}/nothing?token=abc123", until: "true"}\n'))
+    path = write_playbook(one_step('  - id: wait\n    wait_until: {url: "{{ api }}/nothing?token=abc123", until: "true"}\n'))
     clock = Clock()
     result = await run(path, vars={"api": server.url}, settings={"clock": clock, "sleep": clock.sleep})
     step = result.step("wait")
@@ -124,7 +114,7 @@ async def test_unexpected_status_fails_at_once(server: Server, write_playbook: W
 async def test_expect_lets_until_see_other_statuses(server: Server, write_playbook: Write) -> None:
     """With `expect`, `until` is evaluated on those statuses too (here: wait for a 404 after a delete)."""
     server.script("/vm", (200, {"status": "deleting"}, {}), (404, {"error": "gone"}, {}))
-    path = write_playbook(playbook(
+    path = write_playbook(one_step(
         '  - id: gone\n    wait_until: {url: "{{ api }}/vm", expect: [200, 404], until: response.status == 404, interval: 10ms}\n'
     ))
     result = await run(path, vars={"api": server.url})
@@ -134,7 +124,7 @@ async def test_expect_lets_until_see_other_statuses(server: Server, write_playbo
 async def test_until_sees_the_items_scope(server: Server, write_playbook: Write) -> None:
     """Inside a `for_each`, `until` can use `item` beside `response`; polls carry no Idempotency-Key."""
     server.script("/count", (200, {"n": 1}, {}), (200, {"n": 2}, {}), (200, {"n": 3}, {}))
-    path = write_playbook(playbook(
+    path = write_playbook(one_step(
         '  - id: wait\n    for_each: [2, 3]\n    concurrency: 1\n'
         '    wait_until: {method: POST, url: "{{ api }}/count", json: {}, until: response.json.n >= item, interval: 10ms}\n'
     ))
