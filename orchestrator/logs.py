@@ -7,6 +7,7 @@ get it passed with each call, and are configured like the parent through `child_
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from dataclasses import dataclass
@@ -41,22 +42,17 @@ class _Logger:
         return getattr(self._configured, method)
 
 
-_FALLBACK: dict[str, Any] = {}
-
-
+@functools.cache
 def _unconfigured(name: str) -> Any:
-    logger = _FALLBACK.get(name)
-    if logger is None:
-        logger = _FALLBACK[name] = structlog.wrap_logger(
-            logging.getLogger(name),
-            wrapper_class=structlog.stdlib.BoundLogger,
-            processors=[
-                structlog.stdlib.filter_by_level,
-                structlog.contextvars.merge_contextvars,
-                structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
-            ],
-        )
-    return logger
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,7 @@ class Aws(Action):
         ]
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
-        clients: AwsClients = ctx.resources.get(CLIENTS_KEY, lambda: _clients(ctx.settings), AwsClients.close)
+        clients: AwsClients = ctx.resources.get(CLIENTS_KEY, _clients, ctx.settings, close=AwsClients.close)
         service, operation, call_params = params["service"], params["operation"], params.get("params", {})
         if not isinstance(service, str) or not isinstance(operation, str):
             raise ActionError(f"aws: service and operation must be names, got {service!r} and {operation!r}", retryable=False)

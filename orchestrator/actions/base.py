@@ -64,23 +64,24 @@ class StepContext:
 class Resources:
     """Objects shared by every step of one run (HTTP sessions, SDK clients), closed when it ends."""
 
-    factories: dict[str, Any] = field(default_factory=dict)
+    objects: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
-    def get(self, key: str, create: Callable[[], Any], close: Callable[[Any], Any] | None = None) -> Any:
-        """The shared object under `key`, created on first use (on the event loop thread)."""
+    def get(self, key: str, create: Callable[..., Any], *args: Any, close: Callable[[Any], Any] | None = None) -> Any:
+        """The shared object under `key`, made by ``create(*args)`` on first use (on the event loop
+        thread). The arguments, not a closure over them, so a hit allocates nothing."""
         try:
-            return self.factories[key]
+            return self.objects[key]
         except KeyError:
-            obj = create()
-            self.factories[key] = obj
+            obj = create(*args)
+            self.objects[key] = obj
             if close is not None:
                 self.closers.append(lambda: close(obj))
             return obj
 
     async def aclose(self) -> None:
         closers, self.closers = self.closers[::-1], []
-        self.factories.clear()
+        self.objects.clear()
         for closer in closers:
             result = closer()
             if hasattr(result, "__await__"):

@@ -20,7 +20,6 @@ import importlib.util
 import time
 from collections.abc import Awaitable, Mapping
 from email.utils import parsedate_to_datetime
-from functools import partial
 from typing import Any, Protocol
 
 from orchestrator.actions.base import StepContext
@@ -55,11 +54,7 @@ def client_for(ctx: StepContext) -> HttpClient:
     """The run's client of the configured type, created on first use."""
     config = ctx.settings.get("config")
     settings: HttpSettings = config.http if config is not None else _DEFAULT_SETTINGS
-    key = "http:" + settings.client
-    client: HttpClient | None = ctx.resources.factories.get(key)
-    if client is None:
-        client = ctx.resources.get(key, partial(open_client, settings), _close)
-    return client
+    return ctx.resources.get("http:" + settings.client, open_client, settings, close=_close)  # type: ignore[no-any-return]
 
 
 _DEFAULT_SETTINGS = HttpSettings()

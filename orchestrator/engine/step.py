@@ -71,9 +71,9 @@ class StepRunner:
         self.settings = {**state.settings, "retry_on_status": step.retry.retry_on_status}
         self.attempts = 0
         self.retries = 0
-        # In a `--dry-run=reads` run only steps that change nothing are run; the others are shown.
-        # One attempt, no limit, no timeout, on the event loop: each item is one plain await.
+        # One attempt, no limit, no timeout, no log context to ship: each item is one plain await.
         self.direct = step.retry.attempts == 1 and not self.limits and step.timeout is None and not self.pass_context
+        # In a `--dry-run=reads` run only steps that change nothing are run; the others are shown.
         self.plan_only = state.reads_only and not (step.step.read_only or step.action.is_read_only(step.step.params))
 
     async def run(self) -> StepResult:
@@ -180,7 +180,6 @@ class StepRunner:
         token = _bind(index=None)["index"]  # structlog's variable for `index`, set directly per item
         index_var = token.var
         index_var.reset(token)
-
 
         async def worker() -> None:
             nonlocal done, stop
