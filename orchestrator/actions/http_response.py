@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 _JSON_START = re.compile(r"\s*[\[{]")
 _new = dict.__new__  # from_raw skips __init__: one response per request, at thousands a second
 _set = dict.__setitem__
+
+
+class RawHeaders(Protocol):
+    """Headers as a client library keeps them: aiohttp's multidict proxy, httpx's Headers, a dict."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
 
 
 def lower_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -54,29 +60,34 @@ class Response(dict[str, Any]):
     `from_raw` makes one that decodes later.
     """
 
-    __slots__ = ("_raw",)
+    # Two slots, not a tuple of the raw parts: every object a kept output holds on to brings the next
+    # garbage collection closer, and a fan-out keeps thousands of outputs (bench/http_client.py).
+    __slots__ = ("_body", "_headers")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         dict.__init__(self, *args, **kwargs)
-        self._raw: tuple[Iterable[tuple[str, str]], bytes] | None = None
+        self._headers: RawHeaders | None = None
+        self._body = b""
 
     @classmethod
-    def from_raw(cls, status: int, raw_headers: Iterable[tuple[str, str]], body: bytes) -> Response:
-        """`raw_headers` is any iterable of (name, value) pairs (aiohttp's multidict items, httpx's),
-        read only when the response is decoded."""
+    def from_raw(cls, status: int, headers: RawHeaders, body: bytes) -> Response:
+        """`headers` is the client library's own headers object, read only when the response is
+        decoded: no copy is made for a response nothing reads."""
         response = _new(cls)
         _set(response, "status", status)
-        response._raw = (raw_headers, body)
+        response._headers = headers
+        response._body = body
         return response
 
     def _decode(self) -> None:
-        raw = self._raw
-        if raw is not None:
-            self._raw = None
-            dict.update(self, decode(lower_headers(raw[0]), raw[1]))
+        headers = self._headers
+        if headers is not None:
+            self._headers = None
+            dict.update(self, decode(lower_headers(headers.items()), self._body))
+            self._body = b""
 
     def __missing__(self, key: str) -> Any:
-        if self._raw is None:
+        if self._headers is None:
             raise KeyError(key)
         self._decode()
         return dict.__getitem__(self, key)
@@ -95,7 +106,7 @@ def _decoding_first(name: str) -> Callable[..., Any]:
     method = getattr(dict, name)
 
     def wrapper(self: Response, *args: Any, **kwargs: Any) -> Any:
-        if self._raw is not None:
+        if self._headers is not None:
             self._decode()
         return method(self, *args, **kwargs)
 

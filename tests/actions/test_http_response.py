@@ -21,12 +21,12 @@ DECODED = {
 
 
 class RawHeaders:
-    """Header pairs as a client library gives them, counting how often they are read."""
+    """Headers as a client library keeps them, counting how often they are read."""
 
     def __init__(self) -> None:
         self.reads = 0
 
-    def __iter__(self) -> Iterator[tuple[str, str]]:
+    def items(self) -> Iterator[tuple[str, str]]:
         self.reads += 1
         return iter([("Content-Type", "application/json"), ("X-Request-Id", "r-1"), ("x-request-id", "r-2")])
 
@@ -109,7 +109,7 @@ def test_writes_keep_the_decoded_keys() -> None:
 
 
 def test_a_body_in_a_declared_charset_is_decoded_by_it() -> None:
-    r = Response.from_raw(200, [("Content-Type", "text/plain; charset=latin-1")], "café".encode("latin-1"))
+    r = Response.from_raw(200, {"Content-Type": "text/plain; charset=latin-1"}, "café".encode("latin-1"))
     assert r["text"] == "café"
     assert r["json"] is None
 
