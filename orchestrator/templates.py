@@ -255,6 +255,15 @@ def _fast_fn(
         if len(parts) != 1 or isinstance(parts[0], str):
             return slow
         name, keys = parts[0]
+        if not keys:
+
+            def name_fn(scope: Mapping[str, Any]) -> Any:
+                try:
+                    return scope[name]
+                except KeyError:
+                    return slow(scope)
+
+            return name_fn
 
         def native_fn(scope: Mapping[str, Any]) -> Any:
             try:
@@ -338,24 +347,27 @@ def contains_unknown(value: Any) -> bool:
     return False
 
 
+Render = Callable[[Mapping[str, Any]], Any]
+
+
 # A compiled tree mirrors a parameter value: templates replaced by Template objects.
 class Tree:
-    """A parameter value with its templates compiled. Renders to a plain value."""
+    """A parameter value with its templates compiled. ``render(scope)`` gives a plain value.
 
-    __slots__ = ("templates", "value")
+    `render` is a function built once from the value's shape (not a walk of the value per call): a
+    fan-out renders the same tree once per item, thousands of times.
+    """
+
+    __slots__ = ("render", "templates", "value")
 
     def __init__(self, value: Any, templates: list[Template]) -> None:
         self.value = value
         self.templates = templates
+        self.render: Render = _renderer(value) or (lambda scope: value)
 
     @property
     def is_static(self) -> bool:
         return not self.templates
-
-    def render(self, scope: Mapping[str, Any]) -> Any:
-        if not self.templates:
-            return self.value
-        return _render(self.value, scope)
 
     @property
     def refs(self) -> frozenset[str]:
@@ -375,15 +387,46 @@ class Deferred:
         return self.template.render({**(self.scope or {}), **extra})
 
 
-def _render(value: Any, scope: Mapping[str, Any]) -> Any:
+def _renderer(value: Any) -> Render | None:
+    """The function that renders `value`, or None when it holds no template."""
     if isinstance(value, Template):
-        return value.render(scope)
+        return value.render
     if isinstance(value, Deferred):
-        return Deferred(value.template, scope)
+        template = value.template
+        return lambda scope: Deferred(template, scope)
+    if not isinstance(value, dict | list):
+        return None
+    # A copy of the value with its static parts in place, and (key, renderer) for the others.
+    # Containers inside are fresh per render, so no two items share one.
+    base = value.copy()
+    dynamic: list[tuple[Any, Render]] = []
+    templated = False
+    for key, child in (value.items() if isinstance(value, dict) else enumerate(value)):
+        fn = _renderer(child)
+        templated = templated or fn is not None
+        if fn is None and isinstance(child, dict | list):
+            fn = functools.partial(_fresh, child)
+        if fn is not None:
+            dynamic.append((key, fn))
+    if not templated:
+        return None  # static through and through: the tree renders as the value itself
+    parts = tuple(dynamic)
+
+    def render(scope: Mapping[str, Any]) -> Any:
+        out = base.copy()  # keeps the keys' order: each assignment below replaces a value in place
+        for key, fn in parts:
+            out[key] = fn(scope)
+        return out
+
+    return render
+
+
+def _fresh(value: Any, scope: Mapping[str, Any]) -> Any:
+    """A copy of a static container, as each render hands out."""
     if isinstance(value, dict):
-        return {k: _render(v, scope) for k, v in value.items()}
+        return {k: _fresh(v, scope) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, scope) for v in value]
+        return [_fresh(v, scope) for v in value]
     return value
 
 
