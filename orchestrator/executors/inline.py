@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Mapping
+from types import CoroutineType
 from typing import Any
 
 from orchestrator.actions.base import Invocation
@@ -18,7 +19,9 @@ class AsyncioExecutor:
     def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Awaitable[Any]:
         # Not a coroutine itself: the action's own awaitable is returned, one frame fewer per item.
         result = call.fn(*call.args, **call.kwargs)
-        return result if inspect.isawaitable(result) else _ready(result)
+        if type(result) is CoroutineType or inspect.isawaitable(result):  # the first test is the cheap one
+            return result
+        return _ready(result)
 
     async def aclose(self) -> None:
         return None
