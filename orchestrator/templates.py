@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -54,9 +54,12 @@ class TemplateSyntax(Exception):
     """A template that does not compile. `message` says where inside it and why."""
 
 
+Render = Callable[[Mapping[str, Any]], Any]
+
+
 @dataclass(frozen=True)
 class Template:
-    """One compiled template string."""
+    """One compiled template string. ``render(scope)`` gives its value or raises TemplateError."""
 
     source: str
     where: str
@@ -64,11 +67,19 @@ class Template:
     native: bool
     refs: frozenset[str]
     names: frozenset[str]
-    _fn: Callable[[Mapping[str, Any]], Any]
+    _jinja: Render
+    _parts: _Parts | None = field(default=None, repr=False, compare=False)
+    #: Plain lookups when the template is only text and name/attribute chains (most are), falling
+    #: back to Jinja, whose errors are worded here; Jinja alone otherwise. No wrapper frame per call.
+    render: Render = field(init=False, repr=False, compare=False)
 
-    def render(self, scope: Mapping[str, Any]) -> Any:
+    def __post_init__(self) -> None:
+        render = _fast_fn(self._parts, native=self.native, slow=self._render_jinja) if self._parts else self._render_jinja
+        object.__setattr__(self, "render", render)
+
+    def _render_jinja(self, scope: Mapping[str, Any]) -> Any:
         try:
-            value = self._fn(scope)
+            value = self._jinja(scope)
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"{self.where}: {exc.message} in {self.source!r}") from None
         except TemplateError:
@@ -91,11 +102,12 @@ def compile_template(
     source: str, where: str, *, expression: bool = False, path: tuple[str | int, ...] = ()
 ) -> Template:
     """Compile `source`. With `expression=True` a string without braces is one bare expression."""
-    native, refs, names, fn = _analyse(source, expression)
-    return Template(source, where, path, native, refs, names, fn)
+    native, refs, names, jinja, parts = _analyse(source, expression)
+    return Template(source, where, path, native, refs, names, jinja, parts)
 
 
-_Analysis = tuple[bool, frozenset[str], frozenset[str], Callable[[Mapping[str, Any]], Any]]
+_Parts = list[str | tuple[str, tuple[str | int, ...]]]
+_Analysis = tuple[bool, frozenset[str], frozenset[str], Render, _Parts | None]
 _NAME = r"[A-Za-z_]\w*"
 _KEY = r"(?:\.\s*" + _NAME + r"|\[\s*(?:'[^'\\]*'|\"[^\"\\]*\"|-?\d+)\s*\])"
 _CHAIN_TEXT = re.compile(r"\s*(" + _NAME + r"(?:\s*" + _KEY + r")*)\s*")
@@ -149,9 +161,10 @@ def _simple_parts(source: str, expr: str | None) -> list[str | tuple[str, tuple[
 
 @functools.lru_cache(maxsize=8192)
 def _analyse(source: str, expression: bool) -> _Analysis:
-    """Names, step references and a render function for one template source. Playbooks repeat
-    templates (``{{ api }}/v1/vms``), and Jinja's code generation costs ~1 ms, so results are cached
-    and Jinja compiles a template only the first time the fast path cannot render it."""
+    """Names, step references, Jinja's render function and the parts a plain-lookup render needs
+    (None if it cannot) for one template source. Playbooks repeat templates (``{{ api }}/v1/vms``),
+    and Jinja's code generation costs ~1 ms, so results are cached and Jinja compiles a template
+    only the first time the fast path cannot render it."""
     m = _ONE_EXPRESSION.match(source)
     if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
         expr: str | None = m.group("expr")
@@ -165,7 +178,7 @@ def _analyse(source: str, expression: bool) -> _Analysis:
         chains = [p for p in parts if not isinstance(p, str)]
         names = frozenset(name for name, _ in chains)
         refs = frozenset(str(keys[0]) for name, keys in chains if name == "steps" and keys)
-        return expr is not None, refs, names, _fast_fn(parts, native=expr is not None, slow=slow)
+        return expr is not None, refs, names, slow, parts
     try:
         ast = ENV.parse("{{ " + expr + " }}" if expr is not None else source)
     except jinja2.TemplateSyntaxError as exc:
@@ -179,11 +192,11 @@ def _analyse(source: str, expression: bool) -> _Analysis:
         names = frozenset(meta.find_undeclared_variables(ast))
     else:  # expressions alone bind no names: every loaded name comes from the scope
         names = frozenset(n.name for n in ast.find_all(nodes.Name) if n.ctx == "load")
-    return expr is not None, frozenset(_step_refs(ast)), names, _fast_path(ast, native=expr is not None, slow=slow)
+    return expr is not None, frozenset(_step_refs(ast)), names, slow, _fast_parts(ast)
 
 
-def _lazy_jinja(source: str, expr: str | None) -> Callable[[Mapping[str, Any]], Any]:
-    compiled: list[Callable[[Mapping[str, Any]], Any]] = []
+def _lazy_jinja(source: str, expr: str | None) -> Render:
+    compiled: list[Render] = []
 
     def render(scope: Mapping[str, Any]) -> Any:
         if not compiled:
@@ -230,25 +243,23 @@ def _lookup(scope: Mapping[str, Any], name: str, keys: tuple[str | int, ...]) ->
     return value
 
 
-def _fast_path(ast: nodes.Template, *, native: bool, slow: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
+def _fast_parts(ast: nodes.Template) -> _Parts | None:
     """Templates made only of text and name/attribute chains render by plain lookups, ~10x faster
-    than a Jinja render; anything else goes to Jinja."""
+    than a Jinja render: their parts, or None for anything else."""
     if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
-        return slow
-    parts: list[str | tuple[str, tuple[str | int, ...]]] = []
+        return None
+    parts: _Parts = []
     for node in ast.body[0].nodes:
         if isinstance(node, nodes.TemplateData):
             parts.append(node.data)
         elif (chain := _chain(node)) is not None:
             parts.append(chain)
         else:
-            return slow
-    return _fast_fn(parts, native=native, slow=slow)
+            return None
+    return parts
 
 
-def _fast_fn(
-    parts: list[str | tuple[str, tuple[str | int, ...]]], *, native: bool, slow: Callable[[Mapping[str, Any]], Any]
-) -> Callable[[Mapping[str, Any]], Any]:
+def _fast_fn(parts: _Parts, *, native: bool, slow: Render) -> Render:
     """Render `parts` by lookups; any lookup the fast path cannot decide goes to Jinja (`slow`),
     which also words the errors."""
     if native:
@@ -345,9 +356,6 @@ def contains_unknown(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(contains_unknown(v) for v in value)
     return False
-
-
-Render = Callable[[Mapping[str, Any]], Any]
 
 
 # A compiled tree mirrors a parameter value: templates replaced by Template objects.

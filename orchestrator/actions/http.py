@@ -129,21 +129,36 @@ class Request:
 
     __slots__ = ("content", "headers", "method", "query", "step", "timeout", "url")
 
-    def __init__(self, p: Mapping[str, Any], ctx: StepContext, *, request_timeout: bool, idempotent: bool) -> None:
+    #: `timeout` in the parameters bounds the request (for `wait_until` it bounds the whole wait).
+    request_timeout: ClassVar[bool] = True
+    #: POST and PATCH carry an Idempotency-Key, the same for every attempt of one item.
+    idempotent: ClassVar[bool] = True
+
+    def __init__(self, p: Mapping[str, Any], ctx: StepContext) -> None:
         step = self.step = ctx.step_id
         method = p.get("method", "GET")
+        if type(method) is not str or method not in _KNOWN_METHODS:  # lower case, or templated: checked now
+            if not isinstance(method, str) or method.upper() not in _KNOWN_METHODS:
+                raise ActionError(f"step {step!r}: unknown HTTP method {method!r}; use one of {', '.join(METHODS)}", retryable=False)
+            method = method.upper()
+        self.method = method
         url = p.get("url")
-        if not isinstance(method, str) or not isinstance(url, str):
-            raise ActionError(f"step {step!r}: method and url must be strings, got {method!r} and {url!r}", retryable=False)
-        self.method = method.upper()
-        if self.method not in _KNOWN_METHODS:  # a templated method, checked now that it is rendered
-            raise ActionError(f"step {step!r}: unknown HTTP method {method!r}; use one of {', '.join(METHODS)}", retryable=False)
+        if not isinstance(url, str):
+            raise ActionError(f"step {step!r}: url must be a string, got {url!r}", retryable=False)
         self.url = url
+        self.headers: dict[str, str] | None = None
+        self.query: list[tuple[str, str]] | None = None
+        self.content: bytes | None = None
+        self.timeout: float | None = None
+        if len(p) > 1 or "url" not in p:  # anything besides the URL (most GETs have nothing else)
+            self._options(p, ctx)
+
+    def _options(self, p: Mapping[str, Any], ctx: StepContext) -> None:
+        step, method, idempotent = self.step, self.method, self.idempotent
         h = p.get("headers")
         headers = _headers(h, step) if h is not None else None
         q = p.get("params")
         self.query = _query(q, step) if q is not None else None
-        self.content: bytes | None = None
         content_type = None
         if "json" in p:
             try:
@@ -156,15 +171,15 @@ class Request:
                 self.content, content_type = urlencode(_query(d, step)).encode(), _FORM_TYPE
             else:
                 self.content, content_type = _text(d).encode(), "text/plain; charset=utf-8"
-        if content_type is not None or (idempotent and self.method in ("POST", "PATCH")):
+        if content_type is not None or (idempotent and method in ("POST", "PATCH")):
             headers = headers or {}
             present = {k.lower() for k in headers}
             if content_type is not None and "content-type" not in present:
                 headers["Content-Type"] = content_type
-            if idempotent and self.method in ("POST", "PATCH") and "idempotency-key" not in present:
+            if idempotent and method in ("POST", "PATCH") and "idempotency-key" not in present:
                 headers["Idempotency-Key"] = idempotency_key(ctx.run_id, step, ctx.index)
         self.headers = headers
-        t = p.get("timeout") if request_timeout else None
+        t = p.get("timeout") if self.request_timeout else None
         self.timeout = _seconds(t, "timeout", step) if t is not None else None
 
     def describe(self, what: str, *, step: bool = True) -> str:
@@ -181,6 +196,15 @@ class Request:
         message = self.describe(f"answered {status}, expected {_expect_label(expect)}" + (f": {snippet}" if snippet else ""))
         wait = retry_after(response["headers"].get("retry-after")) if retryable else None
         return ActionError(message, retryable=retryable, retry_after=wait)
+
+
+class Poll(Request):
+    """A `wait_until` request: no Idempotency-Key, since every poll must really run (not replay the
+    first answer), and its `timeout` is the whole wait's."""
+
+    __slots__ = ()
+    request_timeout = False
+    idempotent = False
 
 
 def _check_request(name: str, p: Mapping[str, Any]) -> list[Problem]:
@@ -231,7 +255,7 @@ class Http(Action):
 
 
 async def _http(p: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
-    request = Request(p, ctx, request_timeout=True, idempotent=True)
+    request = Request(p, ctx)
     try:
         response = await client_for(ctx).send(
             request.method, request.url, request.headers, request.query, request.content, request.timeout
@@ -240,7 +264,7 @@ async def _http(p: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         raise ActionError(request.describe(str(exc)), retryable=exc.retryable) from None
     expect = p.get("expect")
     status = response["status"]
-    if _expected(status, expect, ctx.step_id):
+    if (200 <= status < 300 if expect is None else _expected(status, expect, ctx.step_id)):
         return response
     raise request.status_error(response, expect, status in ctx.settings.get("retry_on_status", DEFAULT_RETRY_ON_STATUS))
 
@@ -269,8 +293,7 @@ class WaitUntil(Action):
 
 
 async def _wait_until(p: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
-    # No Idempotency-Key: every poll must really run, not replay the first answer.
-    request = Request(p, ctx, request_timeout=False, idempotent=False)
+    request = Poll(p, ctx)
     step = ctx.step_id
     until = p.get("until")
     interval = _seconds(p.get("interval", 1.0), "interval", step)

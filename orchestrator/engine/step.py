@@ -174,9 +174,13 @@ class StepRunner:
         keep_going = step.on_error == "continue"
         done = 0
         self.state.reporter.step_started(step, total)
-        reporter = self.state.reporter
+        # Looked up once: a reporter's hook per item adds up over a large fan-out.
+        item_finished = self.state.reporter.item_finished
 
         stop = False  # set by the first failure: no worker takes a new item after it
+        # Each item's scope is a copy of this one with `item` and `index` replaced: a copy of a dict
+        # that already has the keys is the cheapest way to build it.
+        item_scope = {**scope, "item": None, "index": None}
         token = _bind(index=None)["index"]  # structlog's variable for `index`, set directly per item
         index_var = token.var
         index_var.reset(token)
@@ -187,11 +191,14 @@ class StepRunner:
                 if stop:
                     return  # this item is not started
                 index_var.set(index)
+                local = item_scope.copy()
+                local["item"] = item
+                local["index"] = index
                 try:
-                    value = await self.item({**scope, "item": item, "index": index}, index)
+                    value = await self.item(local, index)
                 except Exception as exc:
                     failures.append((index, describe(exc)))
-                    reporter.item_finished(step, index, False)
+                    item_finished(step, index, False)
                     if not keep_going:
                         stop = True  # items in flight elsewhere finish and are recorded
                         return
@@ -200,7 +207,7 @@ class StepRunner:
                     outputs.extend([None] * (index + 1 - len(outputs)))
                 outputs[index] = value
                 done += 1
-                reporter.item_finished(step, index, True)
+                item_finished(step, index, True)
 
         workers = step.concurrency if total is None else max(1, min(step.concurrency, total))
         async with asyncio.TaskGroup() as group:
@@ -221,7 +228,7 @@ class StepRunner:
             raise _NotKnowable
         if self.direct:  # nothing to wrap the call in: the executor's own awaitable is the item
             self.attempts = 1
-            ctx = StepContext(state.run_id, step.id, index, 1, state.resources, self.settings, raw=self.raw)
+            ctx = StepContext(state.run_id, step.id, index, 1, state.resources, self.settings, self.raw)
             return self.executor.run(step.action.invocation(params, with_, ctx), _NO_CONTEXT)
         return self.attempted(params, with_, index)
 
@@ -233,7 +240,7 @@ class StepRunner:
             if n > 1:
                 self.retries += 1
                 _bind(attempt=n)
-            ctx = StepContext(state.run_id, step.id, index, n, state.resources, self.settings, raw=self.raw)
+            ctx = StepContext(state.run_id, step.id, index, n, state.resources, self.settings, self.raw)
             call = step.action.invocation(params, with_, ctx)
             log_context = _context() if self.pass_context else {}
             for limit in self.limits:  # capacity is taken outside the timeout: waiting for it is not the attempt's time
