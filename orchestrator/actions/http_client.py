@@ -129,7 +129,8 @@ class AiohttpClient:
                     method, url, headers=headers, params=params, data=content, timeout=self._timeout(timeout)
                 )
             # Awaited, not `async with`: the context manager costs five coroutines per request, and
-            # read() already waits for the request to be written; release() returns the connection.
+            # its release() a microsecond more. A body read to the end has released the connection
+            # already (aiohttp's end-of-payload handling); any other exit releases it here.
             resp = await request
             try:
                 if method == "HEAD":
@@ -144,7 +145,10 @@ class AiohttpClient:
                             raise _too_large(self.limit)
                     else:
                         body = await self._stream(resp)
-            finally:
+            except BaseException:
+                resp.release()
+                raise
+            if not resp.closed:
                 resp.release()
             return Response.from_raw(resp.status, resp.headers, body)
         except ClientFailure:
@@ -212,7 +216,7 @@ class HttpxClient:
             )
             response = await self.client.send(request, stream=True)
             try:
-                body = b"" if method == "HEAD" else await self._read(response)
+                body = await self._read(response)  # a HEAD's empty one too: h11 must see it end to reuse the connection
             finally:
                 await response.aclose()
             return Response.from_raw(response.status_code, response.headers, body)

@@ -271,6 +271,51 @@ async def test_requests_of_a_run_share_pooled_connections(server: Server, write_
 
 
 @pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+async def test_every_way_a_response_ends_leaves_the_pool_usable(server: Server, write_playbook: Write, client: str) -> None:
+    """Bodies read to the end (announced, chunked, none for HEAD, an unexpected status) give their
+    connection back for the next request; a body refused as too large closes it, and the request
+    after it still succeeds."""
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"part": 1}')
+        await response.write_eof()
+        return response
+
+    server.script("/json", (200, {"a": 1}, {}))
+    server.script("/chunked", chunked)
+    server.script("/missing", (404, {"error": "no such thing"}, {}))
+    server.script("/big", (200, "x" * 1_000_000, {}))  # more than a socket buffer: left unread
+    steps = [
+        ("json", "GET", "/json", ""),
+        ("chunked", "GET", "/chunked", "    needs: [json]\n"),
+        ("head", "HEAD", "/json", "    needs: [chunked]\n"),
+        ("missing", "GET", "/missing", "    needs: [head]\n    on_error: continue\n"),
+        ("after_missing", "GET", "/json", "    needs: [missing]\n"),
+        ("big", "GET", "/big", "    needs: [after_missing]\n    on_error: continue\n"),
+        ("after_big", "GET", "/json", "    needs: [big]\n"),
+    ]
+    text = "".join(
+        f'  - id: {sid}\n{extra}    for_each: "{{{{ range(3) }}}}"\n    concurrency: 1\n'
+        f'    http: {{method: {method}, url: "{{{{ api }}}}{path}"}}\n'
+        for sid, method, path, extra in steps
+    )
+    config = Config(http={"client": client, "max_body_bytes": 1000})
+    result = await run(write_playbook(one_step(text)), vars={"api": server.url}, config=config)
+    assert [result.step(sid).status for sid, *_ in steps] == [
+        "succeeded", "succeeded", "succeeded", "failed", "succeeded", "failed", "succeeded",
+    ]
+    assert result.step("chunked").output[0]["json"] == {"part": 1}
+    assert result.step("head").output[0]["text"] == ""
+    peers = [s.peer for s in server.seen]
+    assert len(set(peers[:15])) == 1, "every request before the large body reused one connection"
+    assert server.seen[15].path == "/big" and peers[15] == peers[0]
+    assert peers[-1] != peers[0], "the large body's connection was closed, its unread rest not taken for the next answer"
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
 async def test_client_is_chosen_by_configuration(server: Server, write_playbook: Write, client: str) -> None:
     """config http.client picks aiohttp (default) or httpx; both give the same output and retries."""
     server.script("/v1/things", (502, {}, {}), (201, {"id": "t-1"}, {"X-Thing": "t-1"}))
