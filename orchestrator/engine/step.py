@@ -10,11 +10,12 @@ from typing import Any
 import structlog
 
 from orchestrator.actions.base import StepContext
+from orchestrator.engine.deadline import Deadlines
 from orchestrator.engine.limits import Limit
 from orchestrator.engine.results import StepResult
 from orchestrator.engine.retry import RetryPolicy
 from orchestrator.engine.state import RunState
-from orchestrator.errors import StepTimeout, TemplateError, describe
+from orchestrator.errors import TemplateError, describe
 from orchestrator.logs import get_logger
 from orchestrator.planner import PlannedStep
 from orchestrator.templates import Template, Unknown, contains_unknown
@@ -66,6 +67,7 @@ class StepRunner:
         self.executor = state.executors[step.kind]
         self.policy = RetryPolicy(step.retry, state.sleep)
         self.limits: list[Limit] = [state.limits[name] for name in step.limits]
+        self.deadlines = Deadlines(step.timeout) if step.timeout is not None else None
         self.pass_context = self.executor.name in ("processes", "dask")
         self.raw = step.step.params  # computed once: pydantic's private-attribute lookup is slow per item
         self.settings = {**state.settings, "retry_on_status": step.retry.retry_on_status}
@@ -246,13 +248,10 @@ class StepRunner:
             for limit in self.limits:  # capacity is taken outside the timeout: waiting for it is not the attempt's time
                 await limit.__aenter__()
             try:
-                if step.timeout is None:
+                if self.deadlines is None:
                     return await self.executor.run(call, log_context)
-                try:
-                    async with asyncio.timeout(step.timeout):
-                        return await self.executor.run(call, log_context)
-                except TimeoutError:
-                    raise StepTimeout(step.timeout) from None
+                with self.deadlines.attempt():
+                    return await self.executor.run(call, log_context)
             finally:
                 for limit in reversed(self.limits):
                     await limit.__aexit__(None, None, None)
