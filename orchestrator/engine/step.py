@@ -245,16 +245,18 @@ class StepRunner:
             ctx = StepContext(state.run_id, step.id, index, n, state.resources, self.settings, self.raw)
             call = step.action.invocation(params, with_, ctx)
             log_context = _context() if self.pass_context else {}
-            for limit in self.limits:  # capacity is taken outside the timeout: waiting for it is not the attempt's time
-                await limit.__aenter__()
+            taken = 0
             try:
+                for limit in self.limits:  # taken outside the timeout: waiting for capacity is not the attempt's time
+                    await limit.acquire()
+                    taken += 1
                 if self.deadlines is None:
                     return await self.executor.run(call, log_context)
                 with self.deadlines.attempt():
                     return await self.executor.run(call, log_context)
             finally:
-                for limit in reversed(self.limits):
-                    await limit.__aexit__(None, None, None)
+                for limit in reversed(self.limits[:taken]):
+                    limit.release()
 
         def on_retry(attempt_no: int, wait: float, exc: BaseException) -> None:
             error = describe(exc)

@@ -77,3 +77,8 @@ def record(path: str, text: str) -> str:
 
 
 unpicklable = lambda: 1  # noqa: E731 - on purpose: cannot be sent to a process
+
+
+async def fail_after(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    raise ValueError(f"failed after {seconds}s")

@@ -27,7 +27,7 @@ async def bounded(deadlines: Deadlines, seconds: float) -> float:
 async def test_an_attempt_that_runs_over_ends_at_its_deadline_as_a_step_timeout() -> None:
     deadlines = Deadlines(0.1)
     started = time.monotonic()
-    with pytest.raises(StepTimeout, match="timed out after 0.1s"):
+    with pytest.raises(StepTimeout, match=r"timed out after 0\.1s"):
         await bounded(deadlines, 5)
     assert 0.09 <= time.monotonic() - started < 1
 

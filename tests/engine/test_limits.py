@@ -1,0 +1,98 @@
+"""Named limits: a concurrency cap shared by everyone who names it, handed on in order, never leaked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+import orchestrator
+from orchestrator.engine.limits import Limit
+from orchestrator.model.playbook import LimitSpec
+
+H = "tests.engine.steps_helpers"
+T = TypeVar("T")
+
+
+async def finishes_within(run: Coroutine[Any, Any, T], seconds: float) -> T:
+    """The result of `run`, or a test failure (not a hang) if it is still running after `seconds`."""
+    task = asyncio.ensure_future(run)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        while not task.done():  # a run stuck in its `finally` steps needs more than one cancellation
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        pytest.fail(f"still running after {seconds}s")
+    return task.result()
+
+
+def capped(concurrency: int) -> Limit:
+    return Limit("api", LimitSpec(concurrency=concurrency))
+
+
+async def hold(limit: Limit, order: list[str], name: str, seconds: float, running: list[int]) -> None:
+    await limit.acquire()
+    try:
+        order.append(name)
+        running[0] += 1
+        running[1] = max(running[1], running[0])
+        await asyncio.sleep(seconds)
+    finally:
+        running[0] -= 1
+        limit.release()
+
+
+async def test_no_more_than_the_cap_hold_it_and_waiters_go_in_the_order_they_came() -> None:
+    limit = capped(2)
+    order: list[str] = []
+    running = [0, 0]  # now, most at once
+    await asyncio.gather(*(hold(limit, order, f"w{i}", 0.01, running) for i in range(8)))
+    assert running[1] == 2
+    assert order == [f"w{i}" for i in range(8)]
+
+
+async def test_a_waiter_cancelled_in_the_queue_takes_no_slot_with_it() -> None:
+    limit = capped(1)
+    await limit.acquire()
+    waiter = asyncio.ensure_future(limit.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    limit.release()
+    await asyncio.wait_for(limit.acquire(), 1)  # the one slot is free again
+
+
+async def test_a_slot_handed_to_a_waiter_cancelled_in_the_same_turn_is_passed_on() -> None:
+    limit = capped(1)
+    await limit.acquire()
+    first = asyncio.ensure_future(limit.acquire())
+    second = asyncio.ensure_future(limit.acquire())
+    await asyncio.sleep(0)
+    limit.release()  # hands the slot to `first`...
+    first.cancel()  # ...which is cancelled before it runs again
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, 1)  # so `second` gets it
+
+
+async def test_an_attempt_cancelled_while_waiting_for_its_second_limit_gives_back_the_first(plan_of) -> None:
+    """A step naming two limits holds the first while it waits for the second; cancelled there (here
+    by a failing sibling), it must give the first back, or later steps would wait on it forever."""
+    plan = plan_of(f"""
+        name: two limits
+        limits:
+          outer: {{concurrency: 1}}
+          inner: {{concurrency: 1}}
+        steps:
+          - {{id: holder, limit: inner, call: '{H}:slow', with: {{seconds: 0.5}}}}
+          - {{id: waiter, limit: [outer, inner], call: '{H}:slow', with: {{seconds: 0}}}}
+          - {{id: breaker, call: '{H}:fail_after', with: {{seconds: 0.1}}}}
+        finally:
+          - {{id: after, limit: outer, set: reached}}
+        """)
+    result = await finishes_within(orchestrator.arun(plan), 5)
+    assert result.step("waiter").status == "cancelled"
+    assert result.step("after").status == "succeeded"
