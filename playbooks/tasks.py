@@ -8,9 +8,11 @@ import os
 import time
 from typing import Any
 
-import structlog
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger("playbooks.tasks")
+# The library's logger: lines carry the run's context (run_id, step, index, executor), from threads
+# and worker processes too, and follow the library's rules when a script configures no logging.
+log = get_logger("playbooks.tasks")
 
 
 async def fetch_inventory(host: str) -> dict[str, Any]:

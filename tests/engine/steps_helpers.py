@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-import structlog
+from orchestrator.logs import get_logger
 
 
 def sleep_blocking(seconds: float) -> str:
@@ -32,12 +32,12 @@ async def where_am_i() -> dict[str, Any]:
 
 
 def log_from_thread(message: str) -> str:
-    structlog.get_logger("tests").info("inside.blocking", message=message)
+    get_logger("tests").info("inside.blocking", message=message)
     return message
 
 
 def log_from_process(message: str) -> int:
-    structlog.get_logger("tests").info("inside.cpu", message=message)
+    get_logger("tests").info("inside.cpu", message=message)
     return os.getpid()
 
 

@@ -35,18 +35,23 @@ def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: 
 
 def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on_stderr(tmp_path: Path):
     """Embedded without any logging set-up, the library writes nothing to stdout (structlog's own
-    default would print every info line there); a failed step is reported on stderr, as a standard
-    library warning or error is."""
+    default would print every info line there), nor do the called functions that log through
+    `orchestrator.logs.get_logger`, on a thread or in a worker process; a failed step is reported on
+    stderr, as a standard library warning or error is."""
     script = tmp_path / "ops.py"
     script.write_text(textwrap.dedent("""
         import orchestrator
-        result = orchestrator.run(orchestrator.loads('''
-        name: embedded
-        steps:
-          - {id: hello, log: hello}
-          - {id: broken, shell: {argv: [sh, -c, "exit 3"]}}
-        ''', file="embedded.yml"))
-        print("STATUS", result.status)
+
+        if __name__ == "__main__":
+            result = orchestrator.run(orchestrator.loads('''
+            name: embedded
+            steps:
+              - {id: hello, log: hello}
+              - {id: threaded, kind: blocking, call: "tests.engine.steps_helpers:log_from_thread", with: {message: hi}}
+              - {id: forked, kind: cpu, call: "tests.engine.steps_helpers:log_from_process", with: {message: hi}}
+              - {id: broken, needs: [threaded, forked], shell: {argv: [sh, -c, "exit 3"]}}
+            ''', file="embedded.yml"))
+            print("STATUS", result.status)
         """))
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
@@ -56,3 +61,4 @@ def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on
     assert proc.stdout == "STATUS failed\n"
     assert "step.failed" in proc.stderr and "step='broken'" in proc.stderr
     assert "step.started" not in proc.stderr  # info lines stay below the default WARNING level
+    assert "inside." not in proc.stderr
