@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable, Mapping
+from types import FrameType
 from typing import Any
 
 from orchestrator.actions.registry import ActionRegistry
@@ -12,6 +14,7 @@ from orchestrator.config import Config
 from orchestrator.engine.events import Reporter
 from orchestrator.engine.results import RunResult
 from orchestrator.engine.scheduler import execute
+from orchestrator.errors import OrchestratorError
 from orchestrator.loader import load
 from orchestrator.model.playbook import Playbook
 from orchestrator.planner import Plan
@@ -49,6 +52,7 @@ async def arun(
     the run as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``).
     With `reads_only` only steps that change nothing run (a dry run that reads); the others end
     ``planned`` with the request they would send in ``StepResult.planned``."""
+    refuse_in_worker_import()
     the_plan = target if isinstance(target, Plan) else plan(target, vars=vars, config=config)
     return await execute(
         the_plan, run_id=run_id, reporter=reporter, interrupt=interrupt, sleep=sleep, settings=settings,
@@ -58,4 +62,22 @@ async def arun(
 
 def run(target: Target, **options: Any) -> RunResult:
     """Run a playbook from synchronous code (starts an event loop). Options as for `arun`."""
+    refuse_in_worker_import()
     return asyncio.run(arun(target, **options))
+
+
+def refuse_in_worker_import() -> None:
+    """Raise if a worker process is importing the main script and its top-level code called us.
+
+    Worker processes (cpu steps) import the main script, as multiprocessing does, under the name
+    ``__mp_main__``. A script that calls `run` at top level, outside ``if __name__ == "__main__":``,
+    would run its playbook a second time there: a second deploy, not only a slower one.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            raise OrchestratorError(
+                f"{frame.f_code.co_filename}:{frame.f_lineno}: a worker process is importing this script, and its "
+                "top-level code runs the playbook again; put that code under `if __name__ == \"__main__\":`"
+            )
+        frame = frame.f_back

@@ -30,6 +30,9 @@ class Scheduler:
     shut down when the `async with` block ends."""
 
     def __init__(self, config: Config | None = None, *, sys_path: Iterable[str] = ()) -> None:
+        from orchestrator.api import refuse_in_worker_import
+
+        refuse_in_worker_import()
         self.config = config or load_config()
         self._sys_path = list(sys_path)
         self._executors: Executors | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import orchestrator
 
@@ -41,3 +42,27 @@ def test_the_api_is_imported_on_first_use_and_the_functions_win_over_module_name
     assert before == []
     assert plan_callable and load_callable
     assert plan_module == "orchestrator.planner"
+
+
+def test_a_script_without_a_main_guard_runs_its_playbook_once_and_is_told_why(tmp_path):
+    """Worker processes import the main script (as multiprocessing does). Top-level code that runs a
+    playbook would run it again in each of them: a second deploy. It is refused there, with the fix."""
+    script = tmp_path / "ops.py"
+    script.write_text(
+        "import orchestrator\n"
+        "\n"
+        "result = orchestrator.run(orchestrator.loads('''\n"
+        "name: unguarded\n"
+        "steps:\n"
+        "  - {id: forked, kind: cpu, call: 'tests.engine.steps_helpers:burn', with: {ms: 10}}\n"
+        "''', file='ops.yml'))\n"
+        "print('STATUS', result.status)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
+    )
+    assert proc.stdout.count("STATUS") == 1  # the playbook ran in the main process only
+    assert f"{script}:3: a worker process is importing this script" in proc.stderr
+    assert 'put that code under `if __name__ == "__main__":`' in proc.stderr
