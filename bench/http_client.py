@@ -9,7 +9,9 @@ client is measured, not a server sharing its GIL):
 * raw httpx: one AsyncClient, the same workers;
 * the `http` action: a one-step playbook, ``for_each`` over the items with ``concurrency: N``, run
   through ``orchestrator.arun`` on the default client (planned before timing; the run, its session
-  and its teardown are timed, as the raw clients' session creation and close are).
+  and its teardown are timed, as the raw clients' session creation and close are);
+* +retry/timeout: the same step with what production steps usually add (``retry``, a ``timeout``
+  per attempt, a named ``limit`` sized not to bind). Shown, not targeted.
 
 Scenarios: (a) zero latency, 5,000 GETs, 100 in flight; (b) 50 ms server latency, 1,000 GETs, 200
 in flight (ideal 0.25 s). Each figure is the best of ``--repeat`` runs, interleaved round by round
@@ -181,17 +183,26 @@ async def raw_httpx(url: str, n: int, width: int) -> Timing:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def _plan(url: str, n: int, width: int) -> Any:
+# What a production step usually adds: retries, a timeout per attempt and a named limit (sized not
+# to bind, so only its bookkeeping is measured).
+GUARDED = """
+    retry: {attempts: 3, delay: 0.2s}
+    timeout: 30s
+    limit: api"""
+
+
+def _plan(url: str, n: int, width: int, guarded: bool = False) -> Any:
     import orchestrator
 
     text = f"""
 name: bench http
 vars: {{url: "{url}", n: {n}}}
+limits: {{api: {{concurrency: {width}}}}}
 steps:
   - id: get
     for_each: "{{{{ range(n) }}}}"
     concurrency: {width}
-    http: {{url: "{{{{ url }}}}"}}
+    http: {{url: "{{{{ url }}}}"}}{GUARDED if guarded else ""}
 """
     return orchestrator.plan(orchestrator.loads(text, file=str(ROOT / "bench" / "http_bench.yml")))
 
@@ -214,10 +225,12 @@ def run_scenario(s: Scenario, repeat: int, server_kind: str) -> dict[str, tuple[
     """Best (requests, wall seconds, CPU seconds) of each client; CPU from the fastest run too."""
     with Server(s.latency, server_kind) as server:
         plan = _plan(server.url, s.requests, s.in_flight)
+        guarded = _plan(server.url, s.requests, s.in_flight, guarded=True)
         cells: dict[str, tuple[int, Callable[[], Coroutine[Any, Any, Timing]]]] = {
             "raw aiohttp": (s.requests, lambda: raw_aiohttp(server.url, s.requests, s.in_flight)),
             "aiohttp+output": (s.requests, lambda: raw_aiohttp_output(server.url, s.requests, s.in_flight)),
             "http action": (s.requests, lambda: action(plan)),
+            "+retry/timeout": (s.requests, lambda: action(guarded)),
             # last in each round: its seconds of CPU would otherwise sit between the two compared
             "raw httpx": (s.httpx_requests, lambda: raw_httpx(server.url, s.httpx_requests, s.in_flight)),
         }
