@@ -67,14 +67,24 @@ class RetryPolicy:
         self.wait = wait_strategy(spec)
         self.sleep: Sleep = sleep or asyncio.sleep
 
+    def retries(self, exc: BaseException) -> bool:
+        """Whether a first attempt that raised `exc` is tried again."""
+        return self.attempts > 1 and is_retryable(exc)
+
     async def call(self, attempt: Callable[[int], Awaitable[T]], on_retry: OnRetry | None = None) -> tuple[T, int]:
         """Run `attempt(n)` until it succeeds or the policy gives up. Returns (result, attempts used)."""
         try:
             return await attempt(1), 1
         except BaseException as exc:
-            if self.attempts <= 1 or not is_retryable(exc):
+            if not self.retries(exc):
                 raise
             first = exc
+        return await self.after(first, attempt, on_retry)
+
+    async def after(
+        self, first: BaseException, attempt: Callable[[int], Awaitable[T]], on_retry: OnRetry | None = None
+    ) -> tuple[T, int]:
+        """Attempts 2 and on, after a first attempt that raised `first` (one `retries` accepts)."""
 
         def before_sleep(state: RetryCallState) -> None:
             if on_retry is not None and state.outcome is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sized
 from typing import Any
@@ -235,33 +236,43 @@ class StepRunner:
         return self.attempted(params, with_, index)
 
     async def attempted(self, params: Any, with_: Any, index: int | None) -> Any:
+        """The item under the retry policy. The first attempt is awaited here, so an item that
+        succeeds at once builds nothing for the retries it did not need."""
+        try:
+            return await self.attempt(params, with_, index, 1)
+        except BaseException as exc:
+            if not self.policy.retries(exc):
+                raise
+            first = exc
         step, state = self.step, self.state
-
-        async def attempt(n: int) -> Any:
-            self.attempts = max(self.attempts, n)
-            if n > 1:
-                self.retries += 1
-                _bind(attempt=n)
-            ctx = StepContext(state.run_id, step.id, index, n, state.resources, self.settings, self.raw)
-            call = step.action.invocation(params, with_, ctx)
-            log_context = _context() if self.pass_context else {}
-            taken = 0
-            try:
-                for limit in self.limits:  # taken outside the timeout: waiting for capacity is not the attempt's time
-                    await limit.acquire()
-                    taken += 1
-                if self.deadlines is None:
-                    return await self.executor.run(call, log_context)
-                with self.deadlines.attempt():
-                    return await self.executor.run(call, log_context)
-            finally:
-                for limit in reversed(self.limits[:taken]):
-                    limit.release()
 
         def on_retry(attempt_no: int, wait: float, exc: BaseException) -> None:
             error = describe(exc)
             log.warning("step.retry", index=index, attempt=attempt_no, wait=round(wait, 3), error=error)
             state.reporter.step_retrying(step, index, attempt_no, wait, error)
 
-        value, _ = await self.policy.call(attempt, on_retry)
+        value, _ = await self.policy.after(first, functools.partial(self.attempt, params, with_, index), on_retry)
         return value
+
+    async def attempt(self, params: Any, with_: Any, index: int | None, n: int) -> Any:
+        """Attempt `n` of one item: its limits taken, then the call, bounded by the step's timeout."""
+        step, state = self.step, self.state
+        self.attempts = max(self.attempts, n)
+        if n > 1:
+            self.retries += 1
+            _bind(attempt=n)
+        ctx = StepContext(state.run_id, step.id, index, n, state.resources, self.settings, self.raw)
+        call = step.action.invocation(params, with_, ctx)
+        log_context = _context() if self.pass_context else _NO_CONTEXT
+        taken = 0
+        try:
+            for limit in self.limits:  # taken outside the timeout: waiting for capacity is not the attempt's time
+                await limit.acquire()
+                taken += 1
+            if self.deadlines is None:
+                return await self.executor.run(call, log_context)
+            with self.deadlines.attempt():
+                return await self.executor.run(call, log_context)
+        finally:
+            for limit in reversed(self.limits[:taken]):
+                limit.release()
