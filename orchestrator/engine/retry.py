@@ -1,7 +1,8 @@
 """Retry policies: a playbook's `retry:` mapped onto tenacity.
 
-The first attempt runs outside tenacity, so a call that succeeds pays nothing for the policy; the
-retry machinery is entered only on failure, replaying that first error as its attempt 1. Sleep is
+The first attempt runs outside tenacity (the caller awaits it), so a call that succeeds pays nothing
+for the policy; `after` enters the retry machinery only on a failure `retries` accepts, replaying that
+first error as its attempt 1. Sleep is
 injectable so tests never wait. A server's Retry-After is a floor under the computed wait.
 """
 
@@ -70,16 +71,6 @@ class RetryPolicy:
     def retries(self, exc: BaseException) -> bool:
         """Whether a first attempt that raised `exc` is tried again."""
         return self.attempts > 1 and is_retryable(exc)
-
-    async def call(self, attempt: Callable[[int], Awaitable[T]], on_retry: OnRetry | None = None) -> tuple[T, int]:
-        """Run `attempt(n)` until it succeeds or the policy gives up. Returns (result, attempts used)."""
-        try:
-            return await attempt(1), 1
-        except BaseException as exc:
-            if not self.retries(exc):
-                raise
-            first = exc
-        return await self.after(first, attempt, on_retry)
 
     async def after(
         self, first: BaseException, attempt: Callable[[int], Awaitable[T]], on_retry: OnRetry | None = None
