@@ -10,14 +10,22 @@ Protocol, one request and one reply per call, each a single ``send_bytes`` messa
   The exception travels pickled *inside* the reply so that the parent can fall back to a
   stand-in when it cannot rebuild it. ``FATAL`` means the worker is unusable (its initializer
   failed) and exits after replying.
+
+Before a reply, and whenever a line is complete, the worker may also send ``LOG + text``: what the
+worker's code wrote to ``sys.stderr`` (its log lines among it). The parent writes it to its own
+``sys.stderr``, so a progress view that owns the terminal, or a test capturing stderr, sees worker
+lines as it sees its own instead of having them written over it. (A pickle never starts with LOG.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import io
 import pickle
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
@@ -26,6 +34,7 @@ from typing import Any
 from structlog.contextvars import bind_contextvars
 
 STOP = b""
+LOG = b"\x01"
 OK = "ok"
 ERR = "err"
 FATAL = "fatal"
@@ -45,6 +54,9 @@ def main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Prepend, so that modules next to a playbook win over installed ones of the same name.
     sys.path[:0] = list(sys_path)
+    # Replies and stderr lines share the pipe; a call's own threads may write to stderr too.
+    send = _locked_sender(conn)
+    sys.stderr = ParentStderr(send)
     init_failure: bytes | None = None
     if initializer is not None:
         try:
@@ -62,9 +74,61 @@ def main(
         if request == STOP:
             return
         if init_failure is not None:
-            conn.send_bytes(init_failure)
+            _reply(send, init_failure)
             return
-        conn.send_bytes(execute(request))
+        _reply(send, execute(request))
+
+
+def _reply(send: Callable[[bytes], None], reply: bytes) -> None:
+    sys.stderr.flush()  # the call's last lines go first
+    send(reply)
+
+
+def _locked_sender(conn: Connection) -> Callable[[bytes], None]:
+    lock = threading.Lock()
+
+    def send(data: bytes) -> None:
+        with lock:
+            conn.send_bytes(data)
+
+    return send
+
+
+class ParentStderr(io.TextIOBase):
+    """The worker's ``sys.stderr``: complete lines go to the parent (see the module docstring).
+    ``fileno()`` is the process's own stderr, for what writes to file descriptors (subprocesses)."""
+
+    encoding = "utf-8"
+
+    def __init__(self, send: Callable[[bytes], None]) -> None:
+        self._send = send
+        self._pending = ""
+        self._fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._forward(lines + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            text, self._pending = self._pending, ""
+            self._forward(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def _forward(self, text: str) -> None:
+        with contextlib.suppress(OSError):  # the parent is gone: nobody is left to read it
+            self._send(LOG + text.encode("utf-8", "replace"))
 
 
 def execute(request: bytes) -> bytes:

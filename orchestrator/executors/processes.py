@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
@@ -167,6 +168,9 @@ class _Worker:
         except (EOFError, OSError):
             self._break()
             return
+        if data[:1] == _worker.LOG:  # a line the worker wrote to its stderr: write it to ours
+            sys.stderr.write(data[1:].decode("utf-8", "replace"))
+            return
         reply, self._reply = self._reply, None
         if reply is None or reply.done():
             # Bytes nobody is waiting for: the protocol is out of step, the worker can't be trusted.
@@ -175,8 +179,9 @@ class _Worker:
         reply.set_result(data)
 
     def _on_exit(self) -> None:
-        # A reply written just before the process exited may still be in the pipe: deliver it first.
-        if self._watching_conn and self._reply is not None and self.conn.poll():
+        # A reply (and the lines before it) written just before the process exited may still be in
+        # the pipe: deliver them first.
+        while self._watching_conn and self.conn.poll():
             self._on_readable()
         self._unwatch()
         self._break()

@@ -167,3 +167,13 @@ def test_no_escape_codes_when_piped(tmp_path: Path) -> None:
     assert "step.retry" in done.stderr  # the logs are there, as plain JSON lines
     assert "\x1b[" not in done.stdout
     assert "\x1b[" not in done.stderr
+
+
+def test_worker_process_log_lines_are_printed_above_the_live_view() -> None:
+    """Warnings logged in worker processes go through the CLI's own stderr: each is printed whole,
+    above the live rows, instead of being written over them and then erased by the next redraw."""
+    session = in_terminal("worker_logs.yml")
+    assert session.status == 0
+    said = {m.group(1) for line in session.screen for m in re.finditer(r"worker-says-(\d+)", line)}
+    assert said == {str(n) for n in range(10)}
+    assert not any(re.match(LIVE_ROW, line) for line in session.screen), "a live row was left behind"

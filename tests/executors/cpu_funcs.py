@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -85,3 +86,20 @@ def read_marker() -> str | None:
 
 def failing_initializer() -> None:
     raise RuntimeError("no logging config")
+
+
+def write_stderr(lines: list[str], partial: str = "") -> int:
+    """Write whole lines (one from a thread of the call's own), then an unfinished one, to stderr."""
+    for line in lines[:-1]:
+        print(line, file=sys.stderr)
+    thread = threading.Thread(target=print, args=(lines[-1],), kwargs={"file": sys.stderr})
+    thread.start()
+    thread.join()
+    sys.stderr.write(partial)
+    return os.getpid()
+
+
+def write_stderr_then_exit(line: str, code: int) -> None:
+    print(line, file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(code)

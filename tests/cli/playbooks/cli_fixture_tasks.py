@@ -19,3 +19,14 @@ def fail_once(flag: str) -> str:
         path.write_text("failed once\n")
         raise RuntimeError("transient failure on the first attempt")
     return "recovered"
+
+
+def warn_from_worker(n: int) -> int:
+    """A cpu item that logs a warning from its worker process while the live view redraws."""
+    import time
+
+    from orchestrator.logs import get_logger
+
+    time.sleep(0.1)
+    get_logger("fixture").warning(f"worker-says-{n}")
+    return n
