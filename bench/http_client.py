@@ -17,7 +17,8 @@ Scenarios: (a) zero latency, 5,000 GETs, 100 in flight; (b) 50 ms server latency
 in flight (ideal 0.25 s). Each figure is the best of ``--repeat`` runs, interleaved round by round
 (httpx runs fewer GETs, and once when a run takes more than 5 s: it is that slow). Besides wall
 time, each row shows the client process's CPU per request, which holds better than wall time on a
-shared machine. ``--quick`` runs small sizes for
+shared machine. At zero latency the action's ratio is also shown round by round (median and range):
+each round's two runs are seconds apart, so the spread shows how much one best-of figure can move. ``--quick`` runs small sizes for
 CI (well under 20 s). ``--server sandbox`` serves the sandbox API instead of the minimal server.
 
     python bench/http_client.py [--quick] [--repeat 5] [--server minimal|sandbox] [--profile]
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -221,8 +223,12 @@ async def action(plan: Any) -> Timing:
 # --- the report -----------------------------------------------------------------------------------------
 
 
-def run_scenario(s: Scenario, repeat: int, server_kind: str) -> dict[str, tuple[int, float, float]]:
-    """Best (requests, wall seconds, CPU seconds) of each client; CPU from the fastest run too."""
+Rounds = dict[str, list[float]]  # each client's wall seconds, round by round
+
+
+def run_scenario(s: Scenario, repeat: int, server_kind: str, rounds: Rounds | None = None) -> dict[str, tuple[int, float, float]]:
+    """Best (requests, wall seconds, CPU seconds) of each client; CPU from the fastest run too.
+    Every run's wall time goes to `rounds` when given."""
     with Server(s.latency, server_kind) as server:
         plan = _plan(server.url, s.requests, s.in_flight)
         guarded = _plan(server.url, s.requests, s.in_flight, guarded=True)
@@ -243,6 +249,8 @@ def run_scenario(s: Scenario, repeat: int, server_kind: str) -> dict[str, tuple[
                 if name in best and best[name][1] > ONCE_ABOVE:
                     continue
                 wall, cpu = asyncio.run(cell())
+                if rounds is not None:
+                    rounds.setdefault(name, []).append(wall)
                 if name not in best or wall < best[name][1]:
                     best[name] = (n, wall, cpu)
     return best
@@ -276,16 +284,19 @@ def main() -> None:
         profile(scenarios[0], args.server)
         return
     for s in scenarios:
-        best = run_scenario(s, repeat, args.server)
+        rounds: Rounds = {}
+        best = run_scenario(s, repeat, args.server, rounds)
         report(s, best)
         if s.latency == 0:
-            summary(best)
+            summary(best, rounds)
         else:
             latency_summary(best)
 
 
-def summary(best: dict[str, tuple[int, float, float]]) -> None:
-    """The action's throughput over raw aiohttp's at zero latency, by wall time and by client CPU."""
+def summary(best: dict[str, tuple[int, float, float]], rounds: Rounds) -> None:
+    """The action's throughput over raw aiohttp's at zero latency, by wall time and by client CPU;
+    then the same ratio taken round by round (each pair of runs seconds apart, so a machine that
+    speeds up or slows down between rounds moves both), as its median and range."""
     _, wall, cpu = best["http action"]
     print()
     for base in ("raw aiohttp", "aiohttp+output"):
@@ -293,6 +304,10 @@ def summary(best: dict[str, tuple[int, float, float]]) -> None:
         verdict = "meets" if base_wall / wall >= TARGET else "misses"
         print(f"action/{base} at zero latency: {base_wall / wall:.2f}x req/s ({verdict} the {TARGET}x target), "
               f"{base_cpu / cpu:.2f}x by client CPU")
+    paired = sorted(r / a for r, a in zip(rounds["raw aiohttp"], rounds["http action"], strict=True))
+    if len(paired) > 1:
+        print(f"action/raw aiohttp round by round: median {statistics.median(paired):.2f}x "
+              f"(from {paired[0]:.2f}x to {paired[-1]:.2f}x over {len(paired)} rounds)")
 
 
 def latency_summary(best: dict[str, tuple[int, float, float]]) -> None:
