@@ -122,12 +122,14 @@ class AiohttpClient:
         self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
     ) -> Response:
         try:
-            if timeout is None:  # passing timeout=None to aiohttp would mean "no timeout at all"
-                request = self.session.request(method, url, headers=headers, params=params, data=content)
-            else:
+            if timeout is not None:  # passing timeout=None to aiohttp would mean "no timeout at all"
                 request = self.session.request(
                     method, url, headers=headers, params=params, data=content, timeout=self._timeout(timeout)
                 )
+            elif headers is None and params is None and content is None:
+                request = self.session.request(method, url)  # most GETs: no keywords for aiohttp to bind
+            else:
+                request = self.session.request(method, url, headers=headers, params=params, data=content)
             # Awaited, not `async with`: the context manager costs five coroutines per request, and
             # its release() a microsecond more. A body read to the end has released the connection
             # already (aiohttp's end-of-payload handling); any other exit releases it here.
