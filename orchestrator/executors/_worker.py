@@ -104,6 +104,7 @@ class ParentStderr(io.TextIOBase):
         self._send = send
         self._pending = ""
         self._fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        self.buffer = _BytesToText(self)  # for code that writes bytes to sys.stderr.buffer
 
     def write(self, text: str) -> int:
         self._pending += text
@@ -194,3 +195,20 @@ def describe(fn: object) -> str:
     module = getattr(fn, "__module__", None)
     name = getattr(fn, "__qualname__", None)
     return f"{module}:{name}" if module and name else repr(fn)
+
+
+class _BytesToText(io.RawIOBase):
+    """``sys.stderr.buffer`` of a worker: bytes written here join the text stream they belong to."""
+
+    def __init__(self, text: ParentStderr) -> None:
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._text.write(bytes(data).decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()

@@ -95,6 +95,7 @@ def write_stderr(lines: list[str], partial: str = "") -> int:
     thread = threading.Thread(target=print, args=(lines[-1],), kwargs={"file": sys.stderr})
     thread.start()
     thread.join()
+    sys.stderr.buffer.write(b"as bytes\n")
     sys.stderr.write(partial)
     return os.getpid()
 

@@ -200,11 +200,12 @@ async def test_what_a_worker_writes_to_stderr_reaches_the_parents_sys_stderr(
     pool: ProcessPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Worker lines go through the parent's sys.stderr (where a progress view or a test's capture is),
-    whole lines first, the unfinished rest before the reply; and from a worker that then dies."""
+    whole lines first (bytes written to sys.stderr.buffer too), the unfinished rest before the
+    reply; and from a worker that then dies."""
     seen = io.StringIO()
     monkeypatch.setattr(sys, "stderr", seen)
     await pool.call(cpu_funcs.write_stderr, (["one", "two", "from a thread"], "no newline"))
-    assert seen.getvalue() == "one\ntwo\nfrom a thread\nno newline"
+    assert seen.getvalue() == "one\ntwo\nfrom a thread\nas bytes\nno newline"
     with pytest.raises(WorkerDied):
         await pool.call(cpu_funcs.write_stderr_then_exit, ("last words", 3))
     assert seen.getvalue().endswith("no newlinelast words\n")
