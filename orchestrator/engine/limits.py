@@ -20,6 +20,14 @@ class RateLimiter:
         self.clock = clock
         self._next = 0.0
 
+    def take(self) -> bool:
+        """Start now if no wait is due (reserving the next slot), without awaiting; else False."""
+        now = self.clock()
+        if self._next > now:
+            return False
+        self._next = now + self.interval
+        return True
+
     async def acquire(self) -> None:
         now = self.clock()
         slot = max(now, self._next)
@@ -43,6 +51,17 @@ class Limit:
         self._free = spec.concurrency or 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._rate = RateLimiter(spec.rate) if spec.rate else None
+
+    def take(self) -> bool:
+        """Take the limit at once if it is free (a slot, and no rate wait due), without awaiting;
+        False, having taken nothing, otherwise. Most attempts find it free: `acquire` is for the rest."""
+        if self._capped and (self._free <= 0 or self._waiters):
+            return False
+        if self._rate is not None and not self._rate.take():
+            return False
+        if self._capped:
+            self._free -= 1
+        return True
 
     async def acquire(self) -> None:
         if self._capped:

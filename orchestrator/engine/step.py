@@ -267,7 +267,8 @@ class StepRunner:
         taken = 0
         try:
             for limit in self.limits:  # taken outside the timeout: waiting for capacity is not the attempt's time
-                await limit.acquire()
+                if not limit.take():
+                    await limit.acquire()
                 taken += 1
             if self.deadlines is None:
                 return await self.executor.run(call, log_context)

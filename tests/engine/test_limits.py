@@ -96,3 +96,28 @@ async def test_an_attempt_cancelled_while_waiting_for_its_second_limit_gives_bac
     result = await finishes_within(orchestrator.arun(plan), 5)
     assert result.step("waiter").status == "cancelled"
     assert result.step("after").status == "succeeded"
+
+
+async def test_take_succeeds_only_when_no_wait_is_due_and_never_jumps_the_queue() -> None:
+    """`take` is the no-wait path: it takes a free slot, or nothing; waiters keep their turn."""
+    limit = capped(1)
+    assert limit.take() is True
+    assert limit.take() is False  # at the cap: nothing taken
+    waiter = asyncio.ensure_future(limit.acquire())
+    await asyncio.sleep(0)
+    limit.release()  # the slot goes to the waiter...
+    assert limit.take() is False  # ...not to a caller that did not wait
+    await asyncio.wait_for(waiter, 1)
+    limit.release()
+    assert limit.take() is True
+
+
+def test_take_under_a_rate_starts_one_and_refuses_the_next_until_its_slot() -> None:
+    now = [100.0]
+    limit = Limit("api", LimitSpec(rate="2/s"))
+    assert limit._rate is not None
+    limit._rate.clock = lambda: now[0]
+    assert limit.take() is True
+    assert limit.take() is False  # 0.5 s must pass first
+    now[0] += 0.5
+    assert limit.take() is True
