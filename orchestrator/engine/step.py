@@ -23,6 +23,7 @@ from orchestrator.templates import Template, Unknown, contains_unknown
 
 log = get_logger()
 _bind = structlog.contextvars.bind_contextvars
+_unbind = structlog.contextvars.unbind_contextvars
 _context = structlog.contextvars.get_contextvars
 _NO_CONTEXT: Mapping[str, Any] = {}
 
@@ -251,7 +252,11 @@ class StepRunner:
             log.warning("step.retry", index=index, attempt=attempt_no, wait=round(wait, 3), error=error)
             state.reporter.step_retrying(step, index, attempt_no, wait, error)
 
-        value, _ = await self.policy.after(first, functools.partial(self.attempt, params, with_, index), on_retry)
+        try:
+            value, _ = await self.policy.after(first, functools.partial(self.attempt, params, with_, index), on_retry)
+        finally:
+            # `attempt` is bound in the worker's context, which its next item shares: leave none behind.
+            _unbind("attempt")
         return value
 
     async def attempt(self, params: Any, with_: Any, index: int | None, n: int) -> Any:

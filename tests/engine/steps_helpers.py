@@ -82,3 +82,12 @@ unpicklable = lambda: 1  # noqa: E731 - on purpose: cannot be sent to a process
 async def fail_after(seconds: float) -> None:
     await asyncio.sleep(seconds)
     raise ValueError(f"failed after {seconds}s")
+
+
+def fails_first_for(item: int, marker: str) -> int:
+    """Item 0 fails its first attempt; every attempt that gets through logs `inside.item`."""
+    if item == 0 and not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("item 0 fails once")
+    get_logger("tests").info("inside.item", item=item)
+    return item

@@ -62,3 +62,29 @@ def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on
     assert "step.failed" in proc.stderr and "step='broken'" in proc.stderr
     assert "step.started" not in proc.stderr  # info lines stay below the default WARNING level
     assert "inside." not in proc.stderr
+
+
+def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path):
+    """Item 0 succeeds on its second attempt and logs `attempt: 2`; item 1, run next by the same
+    worker, succeeds at once and its line carries no attempt number left over from item 0."""
+    playbook = tmp_path / "retry.yml"
+    playbook.write_text(textwrap.dedent(f"""
+        name: retry context
+        steps:
+          - id: items
+            for_each: [0, 1]
+            concurrency: 1
+            retry: {{attempts: 2, delay: 0}}
+            call: 'tests.engine.steps_helpers:fails_first_for'
+            with: {{item: "{{{{ item }}}}", marker: "{tmp_path / 'marker'}"}}
+        """))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli.main", str(playbook), "--format", "json"],
+        capture_output=True, text=True, timeout=60, cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    inside = {e["item"]: e for e in lines if e["event"] == "inside.item"}
+    assert inside[0]["attempt"] == 2 and inside[0]["index"] == 0
+    assert "attempt" not in inside[1] and inside[1]["index"] == 1
