@@ -7,6 +7,21 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(playbook: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`orchestrate PLAYBOOK --format json` in a subprocess, which must succeed: its JSON log
+    lines (stderr, not a terminal) and its result (stdout)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli.main", str(playbook), "--format", "json"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    return lines, json.loads(proc.stdout)
 
 
 def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: Path):
@@ -18,14 +33,8 @@ def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: 
           - {id: threaded, kind: blocking, call: 'tests.engine.steps_helpers:log_from_thread', with: {message: hi}}
           - {id: forked, kind: cpu, call: 'tests.engine.steps_helpers:log_from_process', with: {message: hi}}
         """))
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli.main", str(playbook), "--format", "json"],
-        capture_output=True, text=True, timeout=60, cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
-    run_id = json.loads(proc.stdout)["run_id"]
+    lines, result = run_cli(playbook)
+    run_id = result["run_id"]
     threaded = [e for e in lines if e["event"] == "inside.blocking"]
     forked = [e for e in lines if e["event"] == "inside.cpu"]
     assert threaded and forked
@@ -53,10 +62,9 @@ def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on
             ''', file="embedded.yml"))
             print("STATUS", result.status)
         """))
-    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
-        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
     )
     assert proc.stdout == "STATUS failed\n"
     assert "step.failed" in proc.stderr and "step='broken'" in proc.stderr
@@ -78,13 +86,7 @@ def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path):
             call: 'tests.engine.steps_helpers:fails_first_for'
             with: {{item: "{{{{ item }}}}", marker: "{tmp_path / 'marker'}"}}
         """))
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli.main", str(playbook), "--format", "json"],
-        capture_output=True, text=True, timeout=60, cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "ORCHESTRATOR_HISTORY": "off"},
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    lines, _ = run_cli(playbook)
     inside = {e["item"]: e for e in lines if e["event"] == "inside.item"}
     assert inside[0]["attempt"] == 2 and inside[0]["index"] == 0
     assert "attempt" not in inside[1] and inside[1]["index"] == 1
