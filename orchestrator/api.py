@@ -62,7 +62,6 @@ async def arun(
 
 def run(target: Target, **options: Any) -> RunResult:
     """Run a playbook from synchronous code (starts an event loop). Options as for `arun`."""
-    refuse_in_worker_import()
     return asyncio.run(arun(target, **options))
 
 

@@ -54,11 +54,7 @@ def client_for(ctx: StepContext) -> HttpClient:
     """The run's client of the configured type, created on first use."""
     config = ctx.settings.get("config")
     settings: HttpSettings = config.http if config is not None else _DEFAULT_SETTINGS
-    key = _KEYS[settings.client]
-    client = ctx.resources.objects.get(key)  # every request of a run asks: the hit is one lookup
-    if client is None:
-        client = ctx.resources.get(key, open_client, settings, close=_close)
-    return client  # type: ignore[no-any-return]
+    return ctx.resources.get(_KEYS[settings.client], open_client, settings, close=_close)  # type: ignore[no-any-return]
 
 
 _KEYS = {"aiohttp": "http:aiohttp", "httpx": "http:httpx"}
