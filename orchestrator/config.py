@@ -90,6 +90,17 @@ class HistorySettings(BaseModel):
     keep: int | None = Field(1000, ge=1, description="Runs kept: older ones are forgotten when a run starts; null keeps all.")
 
 
+class GcSettings(BaseModel):
+    """What runs ask of CPython's garbage collector (orchestrator/engine/collector.py)."""
+
+    model_config = _STRICT
+    young_threshold: int | None = Field(
+        10_000, ge=1,
+        description="While runs are in progress, generation 0 is collected after at least this many net allocations "
+        "(CPython's default is 700); null leaves the interpreter's setting alone.",
+    )
+
+
 class Config(BaseModel):
     """Where each kind of work runs, and client settings."""
 
@@ -99,6 +110,7 @@ class Config(BaseModel):
     aws: AwsSettings = Field(default_factory=AwsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    gc: GcSettings = Field(default_factory=GcSettings)
 
     @model_validator(mode="after")
     def _fits(self) -> Config:

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.engine.collector import fewer_young_collections
 from orchestrator.engine.events import Reporter
 from orchestrator.engine.results import RunResult, RunStatus, StepResult
 from orchestrator.engine.state import RunState
@@ -43,6 +44,19 @@ async def execute(
     """Run `plan` to a RunResult. Step failures are in the result; only a cancellation of the
     caller's own task propagates (after `finally` has run). With `reads_only`, only steps that
     change nothing run; the others end `planned`, showing the request they would send."""
+    with fewer_young_collections(plan.config.gc.young_threshold):
+        return await _execute(plan, run_id, reporter, interrupt, sleep, settings, reads_only)
+
+
+async def _execute(
+    plan: Plan,
+    run_id: str | None,
+    reporter: Reporter | None,
+    interrupt: asyncio.Event | None,
+    sleep: Callable[[float], Awaitable[Any]] | None,
+    settings: Mapping[str, Any] | None,
+    reads_only: bool,
+) -> RunResult:
     run_id = run_id or new_run_id()
     state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only)
     interrupt = interrupt or asyncio.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import threading
@@ -91,3 +92,9 @@ def fails_first_for(item: int, marker: str) -> int:
         raise RuntimeError("item 0 fails once")
     get_logger("tests").info("inside.item", item=item)
     return item
+
+
+async def gc_threshold(seconds: float = 0.0) -> list[int]:
+    """The garbage collector's thresholds as a step sees them, after `seconds`."""
+    await asyncio.sleep(seconds)
+    return list(gc.get_threshold())
