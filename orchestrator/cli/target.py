@@ -1,6 +1,6 @@
 """The embedded default target: a sandbox API (and a local AWS emulator for `aws` steps) that the
-CLI starts when a playbook points at the sandbox address and nothing answers there, so
-`orchestrate playbooks/deploy.yml` needs no set-up. A server that already answers is used as it is."""
+CLI starts when a playbook points at the sandbox address, so `orchestrate playbooks/deploy.yml`
+needs no set-up. A sandbox that already answers there is used as it is."""
 
 from __future__ import annotations
 
@@ -27,23 +27,25 @@ def _answers(host: str, port: int) -> bool:
 def embedded_target(vars: Mapping[str, Any], given: set[str], config: Config, *, uses_aws: bool) -> Iterator[dict[str, Any]]:
     """Start what the run needs of the embedded target; yield run settings for it (empty if none).
 
-    The sandbox starts if the playbook's `api` is `sandbox.url`, was not set with --var, and no server
-    answers there. The AWS emulator starts with it when the playbook has `aws` steps and no
-    `aws.endpoint_url` is configured, so `aws` steps never reach real AWS by accident."""
+    The target is wanted when the playbook's `api` is `sandbox.url` and was not set with --var. The
+    sandbox starts unless a server already answers there (one started with `orchestrate sandbox`,
+    with its own latency and faults, is used as it is). The AWS emulator starts either way when the
+    playbook has `aws` steps and no `aws.endpoint_url` is configured, so `aws` steps aimed at the
+    embedded target never reach real AWS."""
     url = vars.get("api")
     sandbox = config.sandbox
     wanted = sandbox.enabled and "api" not in given and isinstance(url, str) and url.rstrip("/") == sandbox.url.rstrip("/")
     parts = urlsplit(sandbox.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    if not wanted or _answers(host, port):
+    running = wanted and _answers(host, port)
+    emulate_aws = wanted and uses_aws and sandbox.aws and config.aws.endpoint_url is None
+    if not wanted:
         yield {}
         return
     with contextlib.ExitStack() as stack:
-        from orchestrator.sandbox import SandboxProcess
-        from orchestrator.sandbox import SandboxSettings as Settings
-
+        settings: dict[str, Any] = {}
         moto_started: Future[str] | None = None
-        if uses_aws and sandbox.aws and config.aws.endpoint_url is None:
+        if emulate_aws:
             from orchestrator.emulator import MotoProcess
 
             moto = MotoProcess()
@@ -51,14 +53,21 @@ def embedded_target(vars: Mapping[str, Any], given: set[str], config: Config, *,
             # Started beside the sandbox: the two children start in parallel. Unwinding waits for
             # the start (the pool's exit) before stopping it.
             moto_started = stack.enter_context(ThreadPoolExecutor(1)).submit(moto.start)
-        process = SandboxProcess(
-            Settings(
-                latency=sandbox.latency, fault_rate=sandbox.fault_rate, lost_rate=sandbox.lost_rate, rate_limit=sandbox.rate_limit
-            ), host=host, port=port
-        )
-        stack.enter_context(process)
-        print(f"orchestrate: started the embedded sandbox API at {process.url}", file=sys.stderr)
-        settings: dict[str, Any] = {"sandbox_url": process.url}
+        if running:
+            print(f"orchestrate: using the sandbox API already answering at {sandbox.url}", file=sys.stderr)
+        else:
+            from orchestrator.sandbox import SandboxProcess
+            from orchestrator.sandbox import SandboxSettings as Settings
+
+            process = SandboxProcess(
+                Settings(
+                    latency=sandbox.latency, fault_rate=sandbox.fault_rate, lost_rate=sandbox.lost_rate,
+                    rate_limit=sandbox.rate_limit,
+                ), host=host, port=port
+            )
+            stack.enter_context(process)
+            print(f"orchestrate: started the embedded sandbox API at {process.url}", file=sys.stderr)
+            settings["sandbox_url"] = process.url
         if moto_started is not None:
             moto_started.result()
             print(f"orchestrate: started the embedded AWS emulator at {moto.url}", file=sys.stderr)
