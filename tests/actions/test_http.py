@@ -123,6 +123,23 @@ async def test_retryable_status_is_retried(server: Server, write_playbook: Write
     assert len(server.seen) == 2
 
 
+async def test_the_steps_own_retry_on_status_decides_what_is_retried(server: Server, write_playbook: Write) -> None:
+    """`retry_on_status: [500]` retries a 500 and fails a 503 at once: the list replaces the default."""
+    server.script("/500", (500, {"error": "oops"}, {}), (200, {"ok": True}, {}))
+    server.script("/503", (503, {"error": "busy"}, {}), (200, {"ok": True}, {}))
+    retry = "retry: {attempts: 3, delay: 0, retry_on_status: [500]}"
+    path = write_playbook(one_step(
+        f'  - id: five-hundred\n    {retry}\n    http: {{url: "{{{{ api }}}}/500"}}\n'
+        f'  - id: unavailable\n    on_error: continue\n    {retry}\n    http: {{url: "{{{{ api }}}}/503"}}\n'
+    ))
+    result = await run(path, vars={"api": server.url})
+    assert result.step("five-hundred").status == "succeeded" and result.step("five-hundred").attempts == 2
+    unavailable = result.step("unavailable")
+    assert unavailable.status == "failed" and unavailable.attempts == 1
+    assert "answered 503" in str(unavailable.error)
+    assert len(server.to("/503")) == 1
+
+
 async def test_retry_waits_at_least_retry_after_seconds(server: Server, write_playbook: Write) -> None:
     """A 429 with `Retry-After: 2` makes the retry wait at least 2 s, whatever the policy's delay."""
     server.script("/limited", (429, {"error": "slow down"}, {"Retry-After": "2"}), (200, {}, {}))
