@@ -119,8 +119,9 @@ def call_aws(clients: AwsClients, request: AwsRequest) -> Any:
         raise ActionError(f"{request.where}: invalid parameters: {exc}", retryable=False) from exc
     except bx.NoCredentialsError:
         raise ActionError(
-            f"{request.where}: no AWS credentials found (environment, ~/.aws, instance role); "
-            "for an emulator pass `aws_credentials` in the run settings", retryable=False,
+            f"{request.where}: no AWS credentials found (environment, ~/.aws, instance role); set them "
+            "(an emulator at `aws.endpoint_url` accepts any), or from Python pass `aws_credentials` in the run settings",
+            retryable=False,
         ) from None
     except bx.NoRegionError:
         raise ActionError(f"{request.where}: no region; set `region:` on the step or `aws.region` in the configuration", retryable=False) from None
