@@ -3,7 +3,9 @@ work belongs: non-blocking I/O on asyncio, blocking calls on threads, CPU work o
 
     import orchestrator
 
-    result = orchestrator.run("playbooks/deploy.yml", vars={"replicas": 5})
+    plan = orchestrator.plan("playbooks/deploy.yml", vars={"replicas": 5})
+    with orchestrator.embedded_target(plan) as settings:  # the sandbox API it points at, if not running
+        result = orchestrator.run(plan, settings=settings)
     result.raise_on_error()
 
 The stages are load (YAML to a validated Playbook), plan (everything decided, no side effect) and
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from orchestrator.model.playbook import Playbook
     from orchestrator.planner import Plan, PlannedStep
     from orchestrator.scheduler import Scheduler
+    from orchestrator.target import embedded_target
 
 __version__ = "0.1.0"
 
@@ -59,6 +62,7 @@ _EXPORTS = {
     "Plan": "orchestrator.planner",
     "PlannedStep": "orchestrator.planner",
     "Scheduler": "orchestrator.scheduler",
+    "embedded_target": "orchestrator.target",
 }
 
 __all__ = [
@@ -78,6 +82,7 @@ __all__ = [
     "StepError",
     "StepResult",
     "arun",
+    "embedded_target",
     "load",
     "load_config",
     "loads",

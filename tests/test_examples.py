@@ -98,3 +98,14 @@ def test_ops_inventory_fails_clearly_when_the_api_is_down(moto: MotoProcess) -> 
     assert done.returncode == 1
     assert done.stderr.startswith("ops_inventory: ClientConnectorError: Cannot connect to host 127.0.0.1:9")
     assert "Traceback" not in done.stderr
+
+
+def test_the_readme_python_example_deploys_against_the_embedded_target(tmp_path: Path) -> None:
+    """The README's script, as written, runs deploy.yml to success with nothing set up beforehand."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## From Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    script = tmp_path / "deploy_from_python.py"
+    script.write_text(block.split("# Without YAML", 1)[0])
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("succeeded ["), done.stdout

@@ -16,7 +16,7 @@ def test_exported_names_are_the_curated_sorted_list():
     assert set(orchestrator.__all__) == {
         "Config", "ConfigError", "Diagnostic", "InvalidInput", "OrchestratorError", "Plan", "PlannedStep",
         "Playbook", "PlaybookError", "Reporter", "RunFailed", "RunResult", "Scheduler", "StepError",
-        "StepResult", "arun", "load", "load_config", "loads", "plan", "run",
+        "StepResult", "arun", "embedded_target", "load", "load_config", "loads", "plan", "run",
     }
     assert all(hasattr(orchestrator, name) for name in orchestrator.__all__)
 

@@ -115,10 +115,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run == "plan":
         output.planned(the_plan, args.format)
         return 0
-    from orchestrator.cli.target import embedded_target
+    from orchestrator.target import embedded_target
 
-    uses_aws = any(s.action.name == "aws" for s in the_plan.all_steps())
-    with embedded_target(the_plan.vars, set(overrides), config, uses_aws=uses_aws) as settings:
+    def say(message: str) -> None:
+        print(f"orchestrate: {message}", file=sys.stderr)
+
+    with embedded_target(the_plan, given=overrides, say=say) as settings:
         if settings.get("sandbox_url") and settings["sandbox_url"] != the_plan.vars.get("api"):
             the_plan = plan(the_plan.playbook, vars={**overrides, "api": settings["sandbox_url"]}, config=config)
         result = asyncio.run(_execute(the_plan, args, settings))

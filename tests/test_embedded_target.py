@@ -1,7 +1,8 @@
-"""With no set-up, `orchestrate` runs a playbook aimed at the sandbox address against the embedded
-target: it starts the sandbox API (and the AWS emulator, for `aws` steps) for the run and stops
-them after, or uses a sandbox already answering there, such as one started by `orchestrate sandbox`
-with its own faults. `--var api=URL` aims it elsewhere and starts nothing."""
+"""With no set-up, a playbook aimed at the sandbox address runs against the embedded target: the
+sandbox API (and the AWS emulator, for `aws` steps) is started for the run and stopped after, or a
+sandbox already answering there, such as one started by `orchestrate sandbox` with its own faults,
+is used. `--var api=URL` aims the CLI elsewhere and starts nothing. Scripts get the same target
+from `orchestrator.embedded_target`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import aiohttp
 
+import orchestrator
+from orchestrator.config import loads_config
 from orchestrator.sandbox import SandboxProcess, SandboxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,11 +55,17 @@ def answers(url: str) -> bool:
         return False
 
 
-def orchestrate(tmp_path: Path, url: str, *argv: str, aws: bool = True) -> subprocess.CompletedProcess[str]:
+def files(tmp_path: Path, url: str, aws: bool = True) -> tuple[Path, Path]:
+    """A playbook whose `api` defaults to `url`, and a configuration whose sandbox serves there."""
     playbook = tmp_path / "playbook.yml"
     playbook.write_text(PLAYBOOK.format(url=url, aws=AWS_STEPS if aws else ""))
     config = tmp_path / "config.yml"
     config.write_text(f'sandbox: {{url: "{url}"}}\nhistory: {{enabled: false}}\n')
+    return playbook, config
+
+
+def orchestrate(tmp_path: Path, url: str, *argv: str, aws: bool = True) -> subprocess.CompletedProcess[str]:
+    playbook, config = files(tmp_path, url, aws)
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli.main", str(playbook), "--config", str(config), "--format", "json", *argv],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
@@ -115,3 +124,24 @@ def test_var_api_aims_the_playbook_elsewhere_and_starts_nothing(tmp_path: Path) 
         proc = orchestrate(tmp_path, f"http://127.0.0.1:{free_port()}", "--var", f"api={sandbox.url}", aws=False)
     assert outcome(proc) == {"network": "succeeded"}
     assert notices(proc) == []
+
+
+def test_a_script_gets_the_same_target_from_embedded_target(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    playbook, config = files(tmp_path, url)
+    plan = orchestrator.plan(playbook, config=loads_config(config.read_text()))
+    said: list[str] = []
+    with orchestrator.embedded_target(plan, say=said.append) as settings:
+        result = orchestrator.run(plan, settings=settings)
+    assert result.status == "succeeded", [s.error for s in result.steps]
+    assert said[0] == f"started the embedded sandbox API at {url}"
+    assert said[1].startswith("started the embedded AWS emulator at http://127.0.0.1:")
+    assert not answers(url)
+
+
+def test_a_plan_aimed_elsewhere_needs_no_target(tmp_path: Path) -> None:
+    playbook, config = files(tmp_path, f"http://127.0.0.1:{free_port()}")
+    plan = orchestrator.plan(playbook, vars={"api": "https://api.example.com"}, config=loads_config(config.read_text()))
+    said: list[str] = []
+    with orchestrator.embedded_target(plan, say=said.append) as settings:
+        assert settings == {} and said == []
