@@ -10,6 +10,8 @@ import asyncio
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,7 +127,31 @@ def _run(args: argparse.Namespace) -> int:
             the_plan = plan(the_plan.playbook, vars={**overrides, "api": settings["sandbox_url"]}, config=config)
         result = asyncio.run(_execute(the_plan, args, settings))
     output.finished(result, args.format)
+    _exit_past_stuck_calls(int(result.exit_code))
     return int(result.exit_code)
+
+
+def _exit_past_stuck_calls(code: int) -> None:
+    """Exit now if blocking calls outlived their steps (a timeout, a cancellation).
+
+    Python cannot stop a thread, and the interpreter waits for the thread pool's threads at exit: a
+    call stuck in a vendor SDK would keep `orchestrate` from exiting after its result was printed,
+    and a CI job waiting on it would hang. The run is over and recorded, so such calls are left
+    behind, said on stderr. Idle pool threads get a moment to end first."""
+    from orchestrator.executors.threads import THREAD_PREFIX
+
+    threads = [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+    deadline = time.monotonic() + 0.5
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(thread.is_alive() for thread in threads)
+    if not stuck:
+        return
+    calls = "call is" if stuck == 1 else "calls are"
+    print(f"orchestrate: {stuck} blocking {calls} still running after the step ended; exiting without waiting", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, Any]) -> Any:

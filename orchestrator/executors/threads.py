@@ -12,6 +12,9 @@ from typing import Any
 
 from orchestrator.actions.base import Invocation
 
+#: The name of every pool thread starts with this (the CLI looks for calls still running at exit).
+THREAD_PREFIX = "orchestrator-blocking"
+
 
 class ThreadExecutor:
     """Runs blocking calls on a ThreadPoolExecutor, with the caller's contextvars (log context) copied
@@ -26,7 +29,7 @@ class ThreadExecutor:
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="orchestrator-blocking")
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=THREAD_PREFIX)
         return self._pool
 
     async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:

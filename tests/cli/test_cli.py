@@ -254,6 +254,22 @@ def test_sigint_cancels_the_running_step_runs_finally_and_exits_130(tmp_path: Pa
     assert steps["mark"]["status"] == "succeeded"
 
 
+def test_a_blocking_call_stuck_past_its_timeout_does_not_keep_the_cli_from_exiting(tmp_path: Path) -> None:
+    """Python cannot stop a thread, and the interpreter waits for pool threads at exit: a call stuck
+    for an hour would hang the CLI after printing its result. It exits at once with the step's
+    verdict, and says that a call was left running."""
+    (tmp_path / "stuck_tasks.py").write_text("import time\n\ndef stuck():\n    time.sleep(3600)\n")
+    playbook = tmp_path / "stuck.yml"
+    playbook.write_text("name: stuck\nsteps:\n  - id: stuck\n    kind: blocking\n    call: stuck_tasks:stuck\n    timeout: 0.5s\n")
+    started = time.monotonic()
+    done = orchestrate(str(playbook), "--format", "json")
+    assert time.monotonic() - started < 20
+    assert done.returncode == 1
+    step = json.loads(done.stdout)["steps"][0]
+    assert (step["status"], step["error"]) == ("failed", "attempt timed out after 0.5s")
+    assert "orchestrate: 1 blocking call is still running after the step ended; exiting without waiting" in done.stderr
+
+
 def _wait_for_event(stream: IO[str], event: str, step: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
