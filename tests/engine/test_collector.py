@@ -4,6 +4,7 @@ interpreter's own setting is back, unless someone else changed it meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import Iterator
 
@@ -55,11 +56,13 @@ def test_a_threshold_already_higher_is_kept() -> None:
 
 
 async def test_concurrent_runs_put_it_back_when_the_last_one_ends() -> None:
-    short = asyncio.ensure_future(orchestrator.arun(orchestrator.loads(playbook(0.0))))
-    long = asyncio.ensure_future(orchestrator.arun(orchestrator.loads(playbook(0.5))))
-    await short
-    assert gc.get_threshold()[0] == 10_000  # the long run is still going
-    assert (await long).step("seen").output[0] == 10_000
+    long = asyncio.ensure_future(orchestrator.arun(orchestrator.loads(playbook(600.0))))
+    short = await orchestrator.arun(orchestrator.loads(playbook(0.0)))
+    assert short.step("seen").output[0] == 10_000
+    assert not long.done() and gc.get_threshold()[0] == 10_000  # the long run is still going
+    long.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await long
     assert gc.get_threshold()[0] == DEFAULT
 
 
