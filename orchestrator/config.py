@@ -56,6 +56,10 @@ class HttpSettings(BaseModel):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Larger response bodies fail the request.")
     http2: bool = Field(False, description="Negotiate HTTP/2 (httpx only).")
     verify_tls: bool = True
+    trust_env: bool = Field(
+        True, description="Send requests through the proxies in HTTP_PROXY and HTTPS_PROXY, except to hosts in NO_PROXY "
+        "and loopback addresses.",
+    )
 
 
 class AwsSettings(BaseModel):

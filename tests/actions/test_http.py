@@ -19,9 +19,9 @@ from aiohttp import web
 
 import orchestrator
 from orchestrator.actions.http import Http, idempotency_key
-from orchestrator.actions.http_client import retry_after
+from orchestrator.actions.http_client import AiohttpClient, bypasses_proxy, retry_after
 from orchestrator.actions.redact import redact_headers, redact_url, scrub, secrets_in
-from orchestrator.config import Config
+from orchestrator.config import Config, HttpSettings
 from orchestrator.sandbox import SandboxSettings, start_sandbox
 from tests.actions import Clock, Server, one_step, run
 
@@ -348,6 +348,55 @@ async def test_client_is_chosen_by_configuration(server: Server, write_playbook:
     assert agents == ({"python-httpx"} if client == "httpx" else {"Python"})
     assert server.seen[0].query == {"q": ["x"]} and server.seen[0].body == b'{"a":1}'
     assert server.seen[0].headers["Idempotency-Key"] == server.seen[1].headers["Idempotency-Key"]
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+async def test_requests_go_through_the_proxy_the_environment_names(
+    server: Server, write_playbook: Write, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY (credentials included) routes requests to other hosts through the proxy, here a
+    loopback server standing in for one: the request for api.example.test reaches it, and nothing
+    is looked up or sent anywhere else. Loopback targets are never proxied."""
+    proxy = server.url.replace("http://", "http://ops:s3cret@")
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("http_proxy", proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    server.script("/v1/ping", (200, {"via": "proxy"}, {}))
+    server.script("/local", (200, {"via": "direct"}, {}))
+    path = write_playbook(one_step(
+        '  - id: remote\n    http: {url: "http://api.example.test/v1/ping"}\n'
+        '  - id: local\n    http: {url: "{{ api }}/local"}\n'
+    ))
+    result = await run(path, vars={"api": server.url}, config=Config(http={"client": client}))
+    assert result.step("remote").output["json"] == {"via": "proxy"}, result.step("remote").error
+    assert result.step("local").output["json"] == {"via": "direct"}
+    remote, local = server.to("/v1/ping"), server.to("/local")
+    assert remote[0].headers["Host"] == "api.example.test"
+    assert remote[0].headers["Proxy-Authorization"] == "Basic b3BzOnMzY3JldA=="  # ops:s3cret
+    assert "Proxy-Authorization" not in local[0].headers
+
+
+def test_what_is_never_proxied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback addresses, and the hosts NO_PROXY lists (a domain covers its subdomains)."""
+    monkeypatch.setenv("no_proxy", "internal.example,10.1.2.3")
+    monkeypatch.setenv("NO_PROXY", "internal.example,10.1.2.3")
+    for host in ("127.0.0.1", "127.0.0.9", "::1", "localhost", "api.localhost", "internal.example", "vm.internal.example", "10.1.2.3"):
+        assert bypasses_proxy(host), host
+    for host in ("api.example.test", "10.1.2.4", "example"):
+        assert not bypasses_proxy(host), host
+
+
+async def test_trust_env_false_ignores_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    trusting, ignoring = AiohttpClient(HttpSettings()), AiohttpClient(HttpSettings(trust_env=False))
+    try:
+        assert trusting._route("http://api.example.test/x") is not None
+        assert ignoring._route("http://api.example.test/x") is None
+    finally:
+        await trusting.aclose()
+        await ignoring.aclose()
 
 
 async def test_http2_without_h2_is_a_clear_error(server: Server, write_playbook: Write) -> None:
