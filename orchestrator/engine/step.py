@@ -249,7 +249,8 @@ class StepRunner:
 
         def on_retry(attempt_no: int, wait: float, exc: BaseException) -> None:
             error = describe(exc)
-            log.warning("step.retry", index=index, attempt=attempt_no, wait=round(wait, 3), error=error)
+            # An item's `index` is in the worker's log context already; a step without for_each has none.
+            log.warning("step.retry", attempt=attempt_no, wait=round(wait, 3), error=error)
             state.reporter.step_retrying(step, index, attempt_no, wait, error)
 
         try:

@@ -90,3 +90,25 @@ def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path):
     inside = {e["item"]: e for e in lines if e["event"] == "inside.item"}
     assert inside[0]["attempt"] == 2 and inside[0]["index"] == 0
     assert "attempt" not in inside[1] and inside[1]["index"] == 1
+
+
+def test_a_retry_line_names_the_item_of_a_for_each_and_no_item_otherwise(tmp_path: Path):
+    """`step.retry` carries `index` for an item (from the worker's log context) and no `index` key
+    at all for a step without for_each, rather than `index: null`."""
+    playbook = tmp_path / "retry.yml"
+    playbook.write_text(textwrap.dedent(f"""
+        name: retry lines
+        steps:
+          - id: items
+            for_each: [0, 1]
+            retry: {{attempts: 2, delay: 0}}
+            call: 'tests.engine.steps_helpers:fails_first_for'
+            with: {{item: "{{{{ item }}}}", marker: "{tmp_path / 'items'}"}}
+          - id: single
+            retry: {{attempts: 2, delay: 0}}
+            call: 'tests.engine.steps_helpers:fail_once'
+            with: {{marker: "{tmp_path / 'single'}"}}
+        """))
+    lines, _ = run_cli(playbook)
+    retries = [e for e in lines if e["event"] == "step.retry"]
+    assert sorted((e["step"], e.get("index", "absent")) for e in retries) == [("items", 0), ("single", "absent")]
