@@ -58,10 +58,10 @@ def check(argv: Sequence[str]) -> int:
 
     try:
         config = load_config(args.config)
+        overrides = parse_vars(args.var)
     except InvalidInput as exc:
         output.diagnostics(exc.diagnostics, "text", args.config)
         return 2
-    overrides = parse_vars(args.var)
     worst = 0
     checked: list[tuple[str, tuple[Diagnostic, ...]]] = []
     for file in playbook_files(args.paths):

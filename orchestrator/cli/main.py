@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
         "2 invalid input, 130 interrupted.",
     )
     p.add_argument("playbook", help="the playbook file (YAML)")
-    p.add_argument("--var", action="append", default=[], metavar="K=V", help="set a variable (value parsed as YAML); repeatable")
+    p.add_argument(
+        "--var", action="append", default=[], metavar="K=V",
+        help="set a variable (value parsed as YAML), or @FILE for a YAML mapping of variables; repeatable, later ones win",
+    )
     p.add_argument("--config", metavar="FILE", help="configuration file replacing config/default.yml")
     p.add_argument("--dry-run", action="store_const", const="plan", default=None, help="plan only, with no side effect at all")
     p.add_argument(
@@ -50,8 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
+    """`--var` values in order, later ones winning: `NAME=VALUE`, or `@FILE` for a YAML mapping of
+    variables (as Ansible's `-e @file`). A bad file raises InvalidInput located in it."""
     out: dict[str, Any] = {}
     for pair in pairs:
+        if pair.startswith("@"):
+            out.update(vars_file(pair[1:]))
+            continue
         key, sep, raw = pair.partition("=")
         if not sep or not key.isidentifier():
             raise UsageError(f"--var expects NAME=VALUE with NAME an identifier, got {pair!r}")
@@ -61,6 +69,31 @@ def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
             value = raw
         out[key] = value
     return out
+
+
+def vars_file(path: str) -> dict[str, Any]:
+    """The variables in a YAML file that holds one mapping of NAME: VALUE."""
+    from pathlib import Path
+
+    from orchestrator.errors import Diagnostic, InvalidInput
+    from orchestrator.model.source import YamlError, load_yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput([Diagnostic(path, 1, 1, f"cannot read the variables file given with --var @{path}: {exc.strerror}")]) from None
+    try:
+        data, smap = load_yaml(text, path)
+    except YamlError as exc:
+        raise InvalidInput(exc.diagnostics) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput([Diagnostic(path, 1, 1, f"a variables file holds a mapping of NAME: VALUE, got {type(data).__name__}")])
+    for key in data:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise InvalidInput([smap.diagnostic([key], f"variable names are identifiers, got {key!r}", key=True)])
+    return data
 
 
 class UsageError(Exception):
@@ -107,8 +140,8 @@ def _run(args: argparse.Namespace) -> int:
     log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
     level = args.log_level or ("warning" if output.wants_progress(args) and not args.dry_run else "info")
     configure(LogSettings(format="json" if log_format == "json" else "console", level=level, colors=sys.stderr.isatty()))
-    overrides = parse_vars(args.var)
     try:
+        overrides = parse_vars(args.var)
         config = load_config(args.config)
         the_plan = plan(load(args.playbook), vars=overrides, config=config)
     except InvalidInput as exc:

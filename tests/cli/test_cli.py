@@ -177,6 +177,32 @@ def test_var_is_parsed_as_yaml(run: Run) -> None:
     assert steps["check"]["status"] == "succeeded"
 
 
+def test_var_at_file_reads_variables_from_yaml_and_later_vars_win(run: Run, tmp_path: Path) -> None:
+    """`--var @vars.yml` sets every variable of a YAML mapping (as Ansible's `-e @file`); `--var`
+    values are applied in order, so one given after the file overrides it."""
+    values = tmp_path / "vars.yml"
+    values.write_text("replicas: 4\nunused: [a, b]\n")
+    code, out, _ = run(str(PLAYBOOKS / "passing.yml"), "--var", f"@{values}", "--format", "json")
+    assert code == 0 and {s["id"]: s for s in json.loads(out)["steps"]}["fan"]["items"] == 4
+    code, out, _ = run(str(PLAYBOOKS / "passing.yml"), "--var", f"@{values}", "--var", "replicas=1", "--format", "json")
+    assert code == 0 and {s["id"]: s for s in json.loads(out)["steps"]}["fan"]["items"] == 1
+
+
+@pytest.mark.parametrize(("text", "where", "says"), [
+    (None, ":1:1:", "cannot read the variables file"),
+    ("replicas: [1, 2\n", ":2:1:", "YAML syntax error"),
+    ("- 1\n- 2\n", ":1:1:", "a variables file holds a mapping of NAME: VALUE, got list"),
+    ("replicas: 2\nmy-var: 3\n", ":2:1:", "variable names are identifiers, got 'my-var'"),
+])
+def test_a_bad_variables_file_exits_2_located_in_it(run: Run, tmp_path: Path, text: str | None, where: str, says: str) -> None:
+    values = tmp_path / "vars.yml"
+    if text is not None:
+        values.write_text(text)
+    code, out, err = run(str(PLAYBOOKS / "passing.yml"), "--var", f"@{values}")
+    assert code == 2 and out == ""
+    assert err.startswith(f"{values}{where} ") and says in err, err
+
+
 def test_dry_run_json_plans_and_runs_nothing(run: Run, tmp_path: Path) -> None:
     """--dry-run --format json: status `planned`, kind_source/needs/wave per step, and no side effect."""
     marker = tmp_path / "created"
