@@ -46,17 +46,20 @@ async def arun(
     run_id: str | None = None,
     settings: Mapping[str, Any] | None = None,
     reads_only: bool = False,
+    timeout: float | None = None,
 ) -> RunResult:
     """Run a playbook on the running event loop and return its result. A failed step does not
     raise: check ``result.status`` or call ``result.raise_on_error()``. Setting `interrupt` stops
     the run as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``).
+    `timeout` (seconds; else the playbook's `timeout:`) bounds the main steps: when it passes,
+    the steps still running are cancelled and the run fails, then `rollback` and `finally` run.
     With `reads_only` only steps that change nothing run (a dry run that reads); the others end
     ``planned`` with the request they would send in ``StepResult.planned``."""
     refuse_in_worker_import()
     the_plan = target if isinstance(target, Plan) else plan(target, vars=vars, config=config)
     return await execute(
         the_plan, run_id=run_id, reporter=reporter, interrupt=interrupt, sleep=sleep, settings=settings,
-        reads_only=reads_only,
+        reads_only=reads_only, timeout=timeout,
     )
 
 

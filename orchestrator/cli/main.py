@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run=reads", dest="dry_run", action="store_const", const="reads",
         help="also run the steps that only read (GET, describe/list, read_only: true) so later templates see real data",
     )
+    p.add_argument(
+        "--timeout", metavar="DURATION", type=_duration,
+        help="bound on the main steps (30s, 10m, ...), replacing the playbook's `timeout:`; when it passes the run fails",
+    )
     p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text", help="how results go to stdout")
     p.add_argument("--log-format", choices=["console", "json"], default=None, help="log lines on stderr (default: json unless stderr is a terminal)")
     p.add_argument(
@@ -50,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no live progress view, even on a terminal")
     p.add_argument("--version", action="version", version=f"orchestrate {__version__}")
     return p
+
+
+def _duration(text: str) -> float:
+    from orchestrator.model.values import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration longer than zero, such as 30s or 10m, got {text!r}")
+    return seconds
 
 
 def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
@@ -215,7 +231,8 @@ async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, 
     try:
         with reporter:
             return await execute(
-                the_plan, reporter=hooks, interrupt=interrupt, settings=settings, reads_only=args.dry_run == "reads"
+                the_plan, reporter=hooks, interrupt=interrupt, settings=settings, reads_only=args.dry_run == "reads",
+                timeout=args.timeout,
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

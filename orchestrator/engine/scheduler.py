@@ -40,12 +40,16 @@ async def execute(
     sleep: Callable[[float], Awaitable[Any]] | None = None,
     settings: Mapping[str, Any] | None = None,
     reads_only: bool = False,
+    timeout: float | None = None,
 ) -> RunResult:
     """Run `plan` to a RunResult. Step failures are in the result; only a cancellation of the
     caller's own task propagates (after `finally` has run). With `reads_only`, only steps that
-    change nothing run; the others end `planned`, showing the request they would send."""
+    change nothing run; the others end `planned`, showing the request they would send. `timeout`
+    (else the playbook's) bounds the main steps: when it passes, the run fails as if a step had."""
+    if timeout is None:
+        timeout = plan.playbook.timeout
     with fewer_young_collections(plan.config.gc.young_threshold):
-        return await _execute(plan, run_id, reporter, interrupt, sleep, settings, reads_only)
+        return await _execute(plan, run_id, reporter, interrupt, sleep, settings, reads_only, timeout)
 
 
 async def _execute(
@@ -56,6 +60,7 @@ async def _execute(
     sleep: Callable[[float], Awaitable[Any]] | None,
     settings: Mapping[str, Any] | None,
     reads_only: bool,
+    timeout: float | None,
 ) -> RunResult:
     run_id = run_id or new_run_id()
     state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only)
@@ -68,7 +73,7 @@ async def _execute(
     cancelled_from_outside = False
     try:
         try:
-            status = await _graph(plan.steps, state, interrupt)
+            status = await _graph(plan.steps, state, interrupt, timeout)
         except asyncio.CancelledError:
             # The caller's task was cancelled: finish cleanly (finally, pools), then re-raise.
             cancelled_from_outside, status = True, "interrupted"
@@ -105,14 +110,19 @@ async def _shielded(work: Awaitable[Any]) -> Any:
         raise
 
 
-async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: asyncio.Event) -> RunStatus:
-    """Start each step when its dependencies are done; stop everything at the first failure."""
+_TIMED_OUT = "timed out"  # put on the queue of finished steps when the run's timeout passes
+
+
+async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: asyncio.Event, timeout: float | None) -> RunStatus:
+    """Start each step when its dependencies are done; stop everything at the first failure, an
+    interrupt or the run's timeout."""
     sorter: TopologicalSorter[str] = TopologicalSorter({s.id: s.needs for s in steps})
     sorter.prepare()
     by_id = {s.id: s for s in steps}
-    finished: asyncio.Queue[StepResult | None] = asyncio.Queue()
+    finished: asyncio.Queue[StepResult | str | None] = asyncio.Queue()
     running: dict[str, asyncio.Task[None]] = {}
     status: RunStatus = "succeeded"
+    timer = asyncio.get_running_loop().call_later(timeout, finished.put_nowait, _TIMED_OUT) if timeout is not None else None
 
     async def run_one(step: PlannedStep) -> None:
         try:
@@ -138,6 +148,11 @@ async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: async
                     status = "interrupted"
                     log.warning("run.interrupted")
                     break
+                if isinstance(result, str):
+                    status = "failed"
+                    state.cancel_reason = f"cancelled: the run's timeout of {timeout:g}s passed"
+                    log.error("run.timed_out", timeout=timeout, running=sorted(running))
+                    break
                 running.pop(result.id, None)
                 if result.status in ("failed", "cancelled") and by_id[result.id].on_error != "continue":
                     status = "failed"
@@ -145,6 +160,8 @@ async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: async
                 sorter.done(result.id)
         finally:
             waiter.cancel()
+            if timer is not None:
+                timer.cancel()
             for task in running.values():
                 task.cancel()  # fail fast: the other running steps are cancelled, and say so
     return status

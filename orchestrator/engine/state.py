@@ -40,6 +40,8 @@ class RunState:
         self.limits = {name: Limit(name, spec) for name, spec in plan.playbook.limits.items()}
         self.resources = Resources()
         self.results: dict[str, StepResult] = {}
+        #: Why running steps are being cancelled, when the run knows better than "cancelled".
+        self.cancel_reason: str | None = None
         # `steps.<id>` as templates see it; every step is there from the start, so a rollback can
         # read the output of a step that never ran (it is None).
         self.steps_scope: dict[str, dict[str, Any]] = {

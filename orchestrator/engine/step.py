@@ -100,7 +100,7 @@ class StepRunner:
             else:
                 output, items, failed_items = await self.fan_out(scope)
         except asyncio.CancelledError:
-            self.finish("cancelled", started, "cancelled", output, items, failed_items)
+            self.finish("cancelled", started, state.cancel_reason or "cancelled", output, items, failed_items)
             raise
         except _NotKnowable:
             return self.finish("planned", started, None, None, planned=self.would_send(scope))

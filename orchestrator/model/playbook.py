@@ -145,6 +145,11 @@ class PlaybookBase(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict, description="Defaults; `--var k=v` overrides.")
     limits: dict[str, LimitSpec] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
+    timeout: Duration | None = Field(
+        None, gt=0,
+        description="Bound on the main steps: when it passes, the steps still running are cancelled and the run fails; "
+        "rollback and finally still run.",
+    )
 
     _path: Path | None = PrivateAttr(None)
     _source: SourceMap | None = PrivateAttr(None)

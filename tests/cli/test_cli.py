@@ -203,6 +203,23 @@ def test_a_bad_variables_file_exits_2_located_in_it(run: Run, tmp_path: Path, te
     assert err.startswith(f"{values}{where} ") and says in err, err
 
 
+def test_timeout_bounds_the_run_and_a_run_past_it_exits_1(run: Run, tmp_path: Path) -> None:
+    """`--timeout 300ms` (replacing the playbook's own, if any): the slow step is cancelled and says
+    why, the run fails with exit 1 within seconds, and `finally` still runs."""
+    playbook = tmp_path / "slow.yml"
+    playbook.write_text(
+        "name: slow\ntimeout: 1h\nsteps:\n  - id: slow\n    call: tests.engine.steps_helpers:slow\n    with: {seconds: 30}\n"
+        "finally:\n  - id: last\n    set: done\n"
+    )
+    started = time.monotonic()
+    code, out, _ = run(str(playbook), "--timeout", "300ms", "--format", "json")
+    assert time.monotonic() - started < 10
+    assert code == 1
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    assert steps["slow"]["status"] == "cancelled" and steps["slow"]["error"] == "cancelled: the run's timeout of 0.3s passed"
+    assert steps["last"]["status"] == "succeeded"
+
+
 def test_dry_run_json_plans_and_runs_nothing(run: Run, tmp_path: Path) -> None:
     """--dry-run --format json: status `planned`, kind_source/needs/wave per step, and no side effect."""
     marker = tmp_path / "created"
