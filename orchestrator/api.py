@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from orchestrator.actions.registry import ActionRegistry
 from orchestrator.config import Config
@@ -47,19 +47,22 @@ async def arun(
     settings: Mapping[str, Any] | None = None,
     reads_only: bool = False,
     timeout: float | None = None,
+    outputs: Literal["all", "read"] = "all",
 ) -> RunResult:
     """Run a playbook on the running event loop and return its result. A failed step does not
     raise: check ``result.status`` or call ``result.raise_on_error()``. Setting `interrupt` stops
     the run as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``).
     `timeout` (seconds; else the playbook's `timeout:`) bounds the main steps: when it passes,
     the steps still running are cancelled and the run fails, then `rollback` and `finally` run.
+    With ``outputs="read"`` only the steps whose output a template reads keep it in the result
+    (the others' ``output`` is None): a wide fan-out then holds no responses in memory.
     With `reads_only` only steps that change nothing run (a dry run that reads); the others end
     ``planned`` with the request they would send in ``StepResult.planned``."""
     refuse_in_worker_import()
     the_plan = target if isinstance(target, Plan) else plan(target, vars=vars, config=config)
     return await execute(
         the_plan, run_id=run_id, reporter=reporter, interrupt=interrupt, sleep=sleep, settings=settings,
-        reads_only=reads_only, timeout=timeout,
+        reads_only=reads_only, timeout=timeout, outputs=outputs,
     )
 
 

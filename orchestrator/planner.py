@@ -28,6 +28,7 @@ from orchestrator.templates import (
     Tree,
     compile_template,
     compile_tree,
+    reads_all_steps,
 )
 
 Section = Literal["steps", "rollback", "finally"]
@@ -83,6 +84,20 @@ class Plan:
         yield from self.steps
         yield from self.rollback
         yield from self.finally_
+
+    def outputs_read(self) -> frozenset[str] | None:
+        """The ids of the steps whose output a template reads (in any section, `when` and
+        `for_each` included); None when some template may read any step's (``{{ steps }}``)."""
+        read: set[str] = set()
+        for s in self.all_steps():
+            templates = [*s.params.templates, *(s.with_.templates if s.with_ else ()), *(s.for_each.templates if s.for_each else ())]
+            if isinstance(s.when, Template):
+                templates.append(s.when)
+            for t in templates:
+                if reads_all_steps(t):
+                    return None
+                read |= t.refs
+        return frozenset(read)
 
     def step(self, step_id: str) -> PlannedStep:
         return self._by_id[step_id]

@@ -302,6 +302,19 @@ def _fast_fn(parts: _Parts, *, native: bool, slow: Render) -> Render:
     return text_fn
 
 
+def reads_all_steps(template: Template) -> bool:
+    """Whether `template` may read any step's output: it uses `steps` other than as
+    ``steps.<id>`` or ``steps['<id>']`` (``{{ steps }}``, ``steps[name]``, a loop over it)."""
+    return "steps" in template.names and _opaque_steps(template.source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _opaque_steps(source: str) -> bool:
+    ast = ENV.parse(source if is_template(source) else "{{ " + source + " }}")
+    uses = sum(1 for n in ast.find_all(nodes.Name) if n.name == "steps")
+    return uses > sum(1 for _ in _step_refs(ast))
+
+
 def _step_refs(ast: nodes.Node) -> Iterator[str]:
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         target = getattr(node, "node", None)

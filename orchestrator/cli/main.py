@@ -232,7 +232,8 @@ async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, 
         with reporter:
             return await execute(
                 the_plan, reporter=hooks, interrupt=interrupt, settings=settings, reads_only=args.dry_run == "reads",
-                timeout=args.timeout,
+                # Nothing the CLI prints or records shows an output: keep only those templates read.
+                timeout=args.timeout, outputs="read",
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

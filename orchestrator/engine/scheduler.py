@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from graphlib import TopologicalSorter
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -41,15 +41,17 @@ async def execute(
     settings: Mapping[str, Any] | None = None,
     reads_only: bool = False,
     timeout: float | None = None,
+    outputs: Literal["all", "read"] = "all",
 ) -> RunResult:
     """Run `plan` to a RunResult. Step failures are in the result; only a cancellation of the
     caller's own task propagates (after `finally` has run). With `reads_only`, only steps that
     change nothing run; the others end `planned`, showing the request they would send. `timeout`
-    (else the playbook's) bounds the main steps: when it passes, the run fails as if a step had."""
+    (else the playbook's) bounds the main steps: when it passes, the run fails as if a step had.
+    With `outputs="read"`, only the steps whose output a template reads keep it."""
     if timeout is None:
         timeout = plan.playbook.timeout
     with fewer_young_collections(plan.config.gc.young_threshold):
-        return await _execute(plan, run_id, reporter, interrupt, sleep, settings, reads_only, timeout)
+        return await _execute(plan, run_id, reporter, interrupt, sleep, settings, reads_only, timeout, outputs)
 
 
 async def _execute(
@@ -61,9 +63,10 @@ async def _execute(
     settings: Mapping[str, Any] | None,
     reads_only: bool,
     timeout: float | None,
+    outputs: Literal["all", "read"],
 ) -> RunResult:
     run_id = run_id or new_run_id()
-    state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only)
+    state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only, outputs=outputs)
     interrupt = interrupt or asyncio.Event()
     started = time.perf_counter()
     tokens = structlog.contextvars.bind_contextvars(run_id=run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from orchestrator.actions.base import Resources
 from orchestrator.engine.events import Guarded, Reporter
@@ -28,10 +28,14 @@ class RunState:
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         settings: Mapping[str, Any] | None = None,
         reads_only: bool = False,
+        outputs: Literal["all", "read"] = "all",
     ) -> None:
         self.plan = plan
         self.run_id = run_id
         self.reads_only = reads_only
+        # With outputs="read", a step whose output no template reads keeps none: a fan-out of
+        # 100,000 requests then holds no responses. None: every step keeps its output.
+        self.outputs_kept = plan.outputs_read() if outputs == "read" else None
         self.reporter: Reporter = Guarded(reporter) if reporter is not None else Reporter()
         self.sleep = sleep or asyncio.sleep
         self.settings = dict(settings or {})
@@ -53,6 +57,9 @@ class RunState:
             "env": dict(os.environ),
             "steps": self.steps_scope,
         }
+
+    def keeps_output(self, step_id: str) -> bool:
+        return self.outputs_kept is None or step_id in self.outputs_kept
 
     def scope(self) -> dict[str, Any]:
         return self._base_scope

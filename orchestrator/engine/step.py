@@ -31,7 +31,7 @@ _NO_CONTEXT: Mapping[str, Any] = {}
 class ItemsFailed(Exception):
     """Some items of a `for_each` failed; the others' outputs are kept for rollback to use."""
 
-    def __init__(self, failures: list[tuple[int, str]], total: int, outputs: list[Any], done: int) -> None:
+    def __init__(self, failures: list[tuple[int, str]], total: int, outputs: list[Any] | None, done: int) -> None:
         index, first = min(failures)
         not_started = total - done - len(failures)
         skipped = f" ({not_started} not started)" if not_started > 0 else ""
@@ -73,6 +73,7 @@ class StepRunner:
         self.pass_context = self.executor.name in ("processes", "dask")
         self.raw = step.step.params  # computed once: pydantic's private-attribute lookup is slow per item
         self.settings = {**state.settings, "retry_on_status": step.retry.retry_on_status}
+        self.keep = state.keeps_output(step.id)
         self.attempts = 0
         self.retries = 0
         # One attempt, no limit, no timeout, no log context to ship: each item is one plain await.
@@ -97,6 +98,8 @@ class StepRunner:
             log.info("step.started")
             if step.for_each is None:
                 output = await self.item(scope, None)
+                if not self.keep:
+                    output = None
             else:
                 output, items, failed_items = await self.fan_out(scope)
         except asyncio.CancelledError:
@@ -161,7 +164,7 @@ class StepRunner:
         self.state.reporter.step_finished(step, result)
         return result
 
-    async def fan_out(self, scope: Mapping[str, Any]) -> tuple[list[Any], int, int]:
+    async def fan_out(self, scope: Mapping[str, Any]) -> tuple[list[Any] | None, int, int]:
         """Run every item with a fixed set of workers pulling from one iterator: memory and tasks stay
         bounded by `concurrency`, whatever the number of items."""
         step = self.step
@@ -172,7 +175,8 @@ class StepRunner:
         if isinstance(source, str | bytes | Mapping) or not isinstance(source, Iterable):
             raise TemplateError(f"{step.where}.for_each: expected a list or other sequence, got {type(source).__name__}")
         total = len(source) if isinstance(source, Sized) else None
-        outputs: list[Any] = [None] * total if total is not None else []
+        keep = self.keep  # else no item's output is stored, and the step's output is None
+        outputs: list[Any] = [None] * total if total is not None and keep else []
         pending = enumerate(source)
         failures: list[tuple[int, str]] = []
         keep_going = step.on_error == "continue"
@@ -207,9 +211,10 @@ class StepRunner:
                         stop = True  # items in flight elsewhere finish and are recorded
                         return
                     continue
-                if total is None and index >= len(outputs):
-                    outputs.extend([None] * (index + 1 - len(outputs)))
-                outputs[index] = value
+                if keep:
+                    if total is None and index >= len(outputs):
+                        outputs.extend([None] * (index + 1 - len(outputs)))
+                    outputs[index] = value
                 done += 1
                 item_finished(step, index, True)
 
@@ -219,8 +224,8 @@ class StepRunner:
                 group.create_task(worker())
         count = total if total is not None else done + len(failures)
         if failures:
-            raise ItemsFailed(failures, count, outputs, done)
-        return outputs, count, 0
+            raise ItemsFailed(failures, count, outputs if keep else None, done)
+        return (outputs if keep else None), count, 0
 
     def item(self, scope: Mapping[str, Any], index: int | None) -> Awaitable[Any]:
         """One item: render its parameters (a template error raises here), then the awaitable that
