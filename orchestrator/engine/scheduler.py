@@ -149,6 +149,7 @@ async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: async
                 result = await finished.get()
                 if result is None:
                     status = "interrupted"
+                    state.cancel_reason = "cancelled: the run was interrupted"
                     log.warning("run.interrupted")
                     break
                 if isinstance(result, str):
@@ -159,6 +160,7 @@ async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: async
                 running.pop(result.id, None)
                 if result.status in ("failed", "cancelled") and by_id[result.id].on_error != "continue":
                     status = "failed"
+                    state.cancel_reason = f"cancelled: step {result.id!r} {result.status}"
                     break
                 sorter.done(result.id)
         finally:

@@ -293,7 +293,7 @@ def test_sigint_cancels_the_running_step_runs_finally_and_exits_130(tmp_path: Pa
     result = json.loads(out)
     assert result["status"] == "interrupted"
     steps = {s["id"]: s for s in result["steps"]}
-    assert steps["long"]["status"] == "cancelled"
+    assert steps["long"]["status"] == "cancelled" and steps["long"]["error"] == "cancelled: the run was interrupted"
     assert steps["mark"]["status"] == "succeeded"
 
 

@@ -24,7 +24,7 @@ async def test_a_failed_step_cancels_running_steps_then_rollback_then_finally(pl
     result = await orchestrator.arun(plan)
     assert result.status == "failed" and result.exit_code == 1
     assert result.step("broken").status == "failed" and "ValueError: boom" in result.step("broken").error
-    assert result.step("long").status == "cancelled"
+    assert result.step("long").status == "cancelled" and result.step("long").error == "cancelled: step 'broken' failed"
     assert result.step("after").status == "cancelled" and result.step("after").error == "not started"
     assert log.read_text() == "rollback saw failed\nfinally\n"
     assert result.duration_s < 10
