@@ -77,6 +77,7 @@ async def _execute(
     try:
         try:
             status = await _graph(plan.steps, state, interrupt, timeout)
+            state.cancel_reason = None  # said of the main steps; rollback and finally start afresh
         except asyncio.CancelledError:
             # The caller's task was cancelled: finish cleanly (finally, pools), then re-raise.
             cancelled_from_outside, status = True, "interrupted"
