@@ -50,7 +50,7 @@ def check(argv: Sequence[str]) -> int:
     p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text")
     args = p.parse_args(argv)
     from orchestrator.cli import output
-    from orchestrator.cli.main import parse_vars
+    from orchestrator.cli.arguments import parse_vars
     from orchestrator.config import load_config
     from orchestrator.errors import Diagnostic, InvalidInput
     from orchestrator.loader import load

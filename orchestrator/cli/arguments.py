@@ -1,0 +1,106 @@
+"""The command line's arguments: the parser, and `--var` values (`NAME=VALUE`, `@FILE`)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from orchestrator import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="orchestrate",
+        description="Run an automation playbook: non-blocking steps on asyncio, blocking steps on threads, cpu steps on processes.",
+        epilog="Other commands: `orchestrate sandbox` runs the sandbox API; `orchestrate check PATH...` validates playbooks; "
+        "`orchestrate schema` prints the playbook JSON Schema; `orchestrate runs` lists recorded runs. Exit codes: 0 succeeded, 1 a step failed, "
+        "2 invalid input, 130 interrupted.",
+    )
+    p.add_argument("playbook", help="the playbook file (YAML)")
+    p.add_argument(
+        "--var", action="append", default=[], metavar="K=V",
+        help="set a variable (value parsed as YAML), or @FILE for a YAML mapping of variables; repeatable, later ones win",
+    )
+    p.add_argument("--config", metavar="FILE", help="configuration file replacing config/default.yml")
+    p.add_argument("--dry-run", action="store_const", const="plan", default=None, help="plan only, with no side effect at all")
+    p.add_argument(
+        "--dry-run=reads", dest="dry_run", action="store_const", const="reads",
+        help="also run the steps that only read (GET, describe/list, read_only: true) so later templates see real data",
+    )
+    p.add_argument(
+        "--timeout", metavar="DURATION", type=duration,
+        help="bound on the main steps (30s, 10m, ...), replacing the playbook's `timeout:`; when it passes the run fails",
+    )
+    p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text", help="how results go to stdout")
+    p.add_argument("--log-format", choices=["console", "json"], default=None, help="log lines on stderr (default: json unless stderr is a terminal)")
+    p.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], default=None,
+        help="default: info, or warning while the live progress view shows the same events",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no live progress view, even on a terminal")
+    p.add_argument("--version", action="version", version=f"orchestrate {__version__}")
+    return p
+
+
+def duration(text: str) -> float:
+    """A `--timeout` value: a duration longer than zero."""
+    from orchestrator.model.values import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration longer than zero, such as 30s or 10m, got {text!r}")
+    return seconds
+
+
+def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
+    """`--var` values in order, later ones winning: `NAME=VALUE`, or `@FILE` for a YAML mapping of
+    variables (as Ansible's `-e @file`). A bad file raises InvalidInput located in it."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if pair.startswith("@"):
+            out.update(vars_file(pair[1:]))
+            continue
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--var expects NAME=VALUE with NAME an identifier, got {pair!r}")
+        try:  # `replicas=5` is the number 5, `tags=[a, b]` a list; anything unparsable stays text
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def vars_file(path: str) -> dict[str, Any]:
+    """The variables in a YAML file that holds one mapping of NAME: VALUE."""
+    from pathlib import Path
+
+    from orchestrator.errors import Diagnostic, InvalidInput
+    from orchestrator.model.source import YamlError, load_yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput([Diagnostic(path, 1, 1, f"cannot read the variables file given with --var @{path}: {exc.strerror}")]) from None
+    try:
+        data, smap = load_yaml(text, path)
+    except YamlError as exc:
+        raise InvalidInput(exc.diagnostics) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput([Diagnostic(path, 1, 1, f"a variables file holds a mapping of NAME: VALUE, got {type(data).__name__}")])
+    for key in data:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise InvalidInput([smap.diagnostic([key], f"variable names are identifiers, got {key!r}", key=True)])
+    return data
+
+
+class UsageError(Exception):
+    exit_code = 2
