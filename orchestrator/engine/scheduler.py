@@ -48,26 +48,15 @@ async def execute(
     change nothing run; the others end `planned`, showing the request they would send. `timeout`
     (else the playbook's) bounds the main steps: when it passes, the run fails as if a step had.
     With `outputs="read"`, only the steps whose output a template reads keep it."""
-    if timeout is None:
-        timeout = plan.playbook.timeout
+    state = RunState(
+        plan, run_id or new_run_id(), reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only, outputs=outputs
+    )
     with fewer_young_collections(plan.config.gc.young_threshold):
-        return await _execute(plan, run_id, reporter, interrupt, sleep, settings, reads_only, timeout, outputs)
+        return await _run(state, interrupt or asyncio.Event(), timeout if timeout is not None else plan.playbook.timeout)
 
 
-async def _execute(
-    plan: Plan,
-    run_id: str | None,
-    reporter: Reporter | None,
-    interrupt: asyncio.Event | None,
-    sleep: Callable[[float], Awaitable[Any]] | None,
-    settings: Mapping[str, Any] | None,
-    reads_only: bool,
-    timeout: float | None,
-    outputs: Literal["all", "read"],
-) -> RunResult:
-    run_id = run_id or new_run_id()
-    state = RunState(plan, run_id, reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only, outputs=outputs)
-    interrupt = interrupt or asyncio.Event()
+async def _run(state: RunState, interrupt: asyncio.Event, timeout: float | None) -> RunResult:
+    plan, run_id, reads_only = state.plan, state.run_id, state.reads_only
     started = time.perf_counter()
     tokens = structlog.contextvars.bind_contextvars(run_id=run_id)
     state.reporter.run_started(plan, run_id)
