@@ -72,35 +72,16 @@ def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on
     assert "inside." not in proc.stderr
 
 
-def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path):
-    """Item 0 succeeds on its second attempt and logs `attempt: 2`; item 1, run next by the same
-    worker, succeeds at once and its line carries no attempt number left over from item 0."""
+def run_retried_steps(tmp_path: Path) -> list[dict[str, Any]]:
+    """The JSON log lines of a run where item 0 of `items` (one worker for both items) and the
+    single step `single` each fail once, then succeed."""
     playbook = tmp_path / "retry.yml"
     playbook.write_text(textwrap.dedent(f"""
-        name: retry context
+        name: retried
         steps:
           - id: items
             for_each: [0, 1]
             concurrency: 1
-            retry: {{attempts: 2, delay: 0}}
-            call: 'tests.engine.steps_helpers:fails_first_for'
-            with: {{item: "{{{{ item }}}}", marker: "{tmp_path / 'marker'}"}}
-        """))
-    lines, _ = run_cli(playbook)
-    inside = {e["item"]: e for e in lines if e["event"] == "inside.item"}
-    assert inside[0]["attempt"] == 2 and inside[0]["index"] == 0
-    assert "attempt" not in inside[1] and inside[1]["index"] == 1
-
-
-def test_a_retry_line_names_the_item_of_a_for_each_and_no_item_otherwise(tmp_path: Path):
-    """`step.retry` carries `index` for an item (from the worker's log context) and no `index` key
-    at all for a step without for_each, rather than `index: null`."""
-    playbook = tmp_path / "retry.yml"
-    playbook.write_text(textwrap.dedent(f"""
-        name: retry lines
-        steps:
-          - id: items
-            for_each: [0, 1]
             retry: {{attempts: 2, delay: 0}}
             call: 'tests.engine.steps_helpers:fails_first_for'
             with: {{item: "{{{{ item }}}}", marker: "{tmp_path / 'items'}"}}
@@ -110,5 +91,19 @@ def test_a_retry_line_names_the_item_of_a_for_each_and_no_item_otherwise(tmp_pat
             with: {{marker: "{tmp_path / 'single'}"}}
         """))
     lines, _ = run_cli(playbook)
-    retries = [e for e in lines if e["event"] == "step.retry"]
+    return lines
+
+
+def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path):
+    """Item 0 succeeds on its second attempt and logs `attempt: 2`; item 1, run next by the same
+    worker, succeeds at once and its line carries no attempt number left over from item 0."""
+    inside = {e["item"]: e for e in run_retried_steps(tmp_path) if e["event"] == "inside.item"}
+    assert inside[0]["attempt"] == 2 and inside[0]["index"] == 0
+    assert "attempt" not in inside[1] and inside[1]["index"] == 1
+
+
+def test_a_retry_line_names_the_item_of_a_for_each_and_no_item_otherwise(tmp_path: Path):
+    """`step.retry` carries `index` for an item (from the worker's log context) and no `index` key
+    at all for a step without for_each, rather than `index: null`."""
+    retries = [e for e in run_retried_steps(tmp_path) if e["event"] == "step.retry"]
     assert sorted((e["step"], e.get("index", "absent")) for e in retries) == [("items", 0), ("single", "absent")]
