@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from orchestrator.errors import ActionError
 
@@ -53,6 +54,15 @@ class AwsRequest:
         return f"{self.service}.{self.operation}"
 
 
+def _never_proxied(url: str) -> bool:
+    """A loopback endpoint (a local emulator): botocore would send it through HTTP_PROXY unless
+    NO_PROXY names it."""
+    from orchestrator.actions.http_client import bypasses_proxy
+
+    host = urlsplit(url).hostname
+    return host is not None and bypasses_proxy(host)
+
+
 class AwsClients:
     """boto3 clients of one run, one per (service, region, endpoint_url), created on first use."""
 
@@ -83,10 +93,14 @@ class AwsClients:
 
         if self._session is None:
             self._session = boto3.session.Session(**self.credentials)
+        options: dict[str, Any] = {}
+        if endpoint_url is not None and _never_proxied(endpoint_url):
+            options["proxies"] = {}  # direct, as the http action connects to loopback and NO_PROXY hosts
         config = Config(
             # One attempt per call: `total_max_attempts` counts the first (`max_attempts` would not).
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=self.max_pool_connections,
+            **options,
         )
         return self._session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 

@@ -261,6 +261,24 @@ async def test_endpoint_in_run_settings_overrides_the_configuration(run_aws: Run
     assert "Buckets" in result.step("list").output
 
 
+async def test_a_loopback_emulator_is_reached_directly_when_a_proxy_is_set(
+    run_aws: RunAws, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY pointing at nothing and no NO_PROXY, botocore would send calls for the local
+    emulator to the proxy and fail; they go straight to it, as the http action's do."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port()}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    result = await run_aws("""
+        name: proxied
+        steps:
+          - id: list
+            aws: {service: s3, operation: list_buckets}
+        """, settings={"aws_endpoint_url": moto_url, "aws_credentials": dict(CREDENTIALS)})
+    assert result.status == "succeeded", result.step("list").error
+
+
 async def test_missing_credentials_fail_at_once_and_say_what_to_do(run_aws: RunAws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Without credentials anywhere in boto3's chain, the step fails once and explains where they come from."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
