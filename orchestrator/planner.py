@@ -28,7 +28,6 @@ from orchestrator.templates import (
     Tree,
     compile_template,
     compile_tree,
-    reads_all_steps,
 )
 
 Section = Literal["steps", "rollback", "finally"]
@@ -94,7 +93,7 @@ class Plan:
             if isinstance(s.when, Template):
                 templates.append(s.when)
             for t in templates:
-                if reads_all_steps(t):
+                if t.reads_all_steps:
                     return None
                 read |= t.refs
         return frozenset(read)

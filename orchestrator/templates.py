@@ -69,6 +69,9 @@ class Template:
     names: frozenset[str]
     _jinja: Render
     _parts: _Parts | None = field(default=None, repr=False, compare=False)
+    #: Whether it may read any step's output: it uses `steps` other than as ``steps.<id>`` or
+    #: ``steps['<id>']`` (``{{ steps }}``, ``steps[name]``, a loop over it), so `refs` is not all.
+    reads_all_steps: bool = False
     #: Plain lookups when the template is only text and name/attribute chains (most are), falling
     #: back to Jinja, whose errors are worded here; Jinja alone otherwise. No wrapper frame per call.
     render: Render = field(init=False, repr=False, compare=False)
@@ -102,12 +105,12 @@ def compile_template(
     source: str, where: str, *, expression: bool = False, path: tuple[str | int, ...] = ()
 ) -> Template:
     """Compile `source`. With `expression=True` a string without braces is one bare expression."""
-    native, refs, names, jinja, parts = _analyse(source, expression)
-    return Template(source, where, path, native, refs, names, jinja, parts)
+    native, refs, names, jinja, parts, reads_all = _analyse(source, expression)
+    return Template(source, where, path, native, refs, names, jinja, parts, reads_all)
 
 
 _Parts = list[str | tuple[str, tuple[str | int, ...]]]
-_Analysis = tuple[bool, frozenset[str], frozenset[str], Render, _Parts | None]
+_Analysis = tuple[bool, frozenset[str], frozenset[str], Render, _Parts | None, bool]
 _NAME = r"[A-Za-z_]\w*"
 _KEY = r"(?:\.\s*" + _NAME + r"|\[\s*(?:'[^'\\]*'|\"[^\"\\]*\"|-?\d+)\s*\])"
 _CHAIN_TEXT = re.compile(r"\s*(" + _NAME + r"(?:\s*" + _KEY + r")*)\s*")
@@ -178,7 +181,8 @@ def _analyse(source: str, expression: bool) -> _Analysis:
         chains = [p for p in parts if not isinstance(p, str)]
         names = frozenset(name for name, _ in chains)
         refs = frozenset(str(keys[0]) for name, keys in chains if name == "steps" and keys)
-        return expr is not None, refs, names, slow, parts
+        reads_all = any(name == "steps" and not keys for name, keys in chains)
+        return expr is not None, refs, names, slow, parts, reads_all
     try:
         ast = ENV.parse("{{ " + expr + " }}" if expr is not None else source)
     except jinja2.TemplateSyntaxError as exc:
@@ -192,7 +196,9 @@ def _analyse(source: str, expression: bool) -> _Analysis:
         names = frozenset(meta.find_undeclared_variables(ast))
     else:  # expressions alone bind no names: every loaded name comes from the scope
         names = frozenset(n.name for n in ast.find_all(nodes.Name) if n.ctx == "load")
-    return expr is not None, frozenset(_step_refs(ast)), names, slow, _fast_parts(ast)
+    step_refs = list(_step_refs(ast))
+    reads_all = sum(1 for n in ast.find_all(nodes.Name) if n.name == "steps") > len(step_refs)
+    return expr is not None, frozenset(step_refs), names, slow, _fast_parts(ast), reads_all
 
 
 def _lazy_jinja(source: str, expr: str | None) -> Render:
@@ -300,19 +306,6 @@ def _fast_fn(parts: _Parts, *, native: bool, slow: Render) -> Render:
             return slow(scope)
 
     return text_fn
-
-
-def reads_all_steps(template: Template) -> bool:
-    """Whether `template` may read any step's output: it uses `steps` other than as
-    ``steps.<id>`` or ``steps['<id>']`` (``{{ steps }}``, ``steps[name]``, a loop over it)."""
-    return "steps" in template.names and _opaque_steps(template.source)
-
-
-@functools.lru_cache(maxsize=1024)
-def _opaque_steps(source: str) -> bool:
-    ast = ENV.parse(source if is_template(source) else "{{ " + source + " }}")
-    uses = sum(1 for n in ast.find_all(nodes.Name) if n.name == "steps")
-    return uses > sum(1 for _ in _step_refs(ast))
 
 
 def _step_refs(ast: nodes.Node) -> Iterator[str]:
