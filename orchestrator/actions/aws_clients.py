@@ -57,7 +57,7 @@ class AwsRequest:
 def _never_proxied(url: str) -> bool:
     """A loopback endpoint (a local emulator): botocore would send it through HTTP_PROXY unless
     NO_PROXY names it."""
-    from orchestrator.actions.http_client import bypasses_proxy
+    from orchestrator.actions.proxies import bypasses_proxy
 
     host = urlsplit(url).hostname
     return host is not None and bypasses_proxy(host)

@@ -17,16 +17,14 @@ certificate problem or a body over ``max_body_bytes`` will not.
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import time
 from collections.abc import Awaitable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
-from urllib.request import proxy_bypass
 
 from orchestrator.actions.base import StepContext
 from orchestrator.actions.http_response import Response
+from orchestrator.actions.proxies import ProxyRoutes
 from orchestrator.config import HttpSettings
 
 Headers = Mapping[str, str] | None
@@ -91,26 +89,6 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
 
 
-def proxies_from_env() -> dict[str, Any]:
-    """aiohttp's reading of HTTP_PROXY and HTTPS_PROXY (credentials in the URL or ~/.netrc)."""
-    from aiohttp.helpers import proxies_from_env as read
-
-    return {scheme: info for scheme, info in read().items() if scheme in ("http", "https")}
-
-
-def bypasses_proxy(host: str) -> bool:
-    """True for loopback addresses (never proxied: a local sandbox or emulator stays reachable when
-    a proxy is set) and for hosts NO_PROXY lists."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return True
-    except ValueError:
-        pass
-    return bool(proxy_bypass(host))
-
-
 def _too_large(limit: int) -> ClientFailure:
     return ClientFailure(f"response body larger than max_body_bytes ({limit} bytes)", retryable=False)
 
@@ -128,10 +106,7 @@ class AiohttpClient:
             ssl=settings.verify_tls,
         )
         self.session = aiohttp.ClientSession(connector=connector)
-        # Read once here. aiohttp's own trust_env reads the environment (and ~/.netrc) on every
-        # request, about 90 µs each: more than the request itself at zero latency.
-        self._proxies = proxies_from_env() if settings.trust_env else {}
-        self._routes: dict[tuple[str, str], tuple[Any, str | None] | None] = {}
+        self._proxies = ProxyRoutes.from_env() if settings.trust_env else None  # None: no proxy set
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._timeout_type = aiohttp.ClientTimeout
         # Classified once: most specific first, as the except clauses below test them in order.
@@ -145,7 +120,7 @@ class AiohttpClient:
         self, method: str, url: str, headers: Headers, params: Query, content: bytes | None, timeout: float | None
     ) -> Response:
         try:
-            if self._proxies and (route := self._route(url)) is not None:
+            if self._proxies is not None and (route := self._proxies.route(url)) is not None:
                 proxy, auth = route
                 options: dict[str, Any] = {"proxy": proxy}
                 if auth is not None:  # a tunnel's CONNECT carries it; a plain request, itself
@@ -207,24 +182,6 @@ class AiohttpClient:
                 raise _too_large(self.limit)
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def _route(self, url: str) -> tuple[Any, str | None] | None:
-        """(proxy URL, Proxy-Authorization value or None) for `url`, or None to connect directly;
-        decided once per scheme and host."""
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
-        try:
-            return self._routes[key]
-        except KeyError:
-            pass
-        info = self._proxies.get(parts.scheme)
-        route = None
-        if info is not None and not bypasses_proxy(parts.hostname or ""):
-            route = (info.proxy, info.proxy_auth.encode() if info.proxy_auth is not None else None)
-        if len(self._routes) > 1024:  # hosts from templates: keep the cache bounded
-            self._routes.clear()
-        self._routes[key] = route
-        return route
 
     def _timeout(self, seconds: float) -> Any:
         timeout = self._timeouts.get(seconds)

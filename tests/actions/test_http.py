@@ -19,7 +19,8 @@ from aiohttp import web
 
 import orchestrator
 from orchestrator.actions.http import Http, idempotency_key
-from orchestrator.actions.http_client import AiohttpClient, bypasses_proxy, retry_after
+from orchestrator.actions.http_client import AiohttpClient, retry_after
+from orchestrator.actions.proxies import bypasses_proxy
 from orchestrator.actions.redact import redact_headers, redact_url, scrub, secrets_in
 from orchestrator.config import Config, HttpSettings
 from orchestrator.sandbox import SandboxSettings, start_sandbox
@@ -392,8 +393,8 @@ async def test_trust_env_false_ignores_the_proxy_variables(monkeypatch: pytest.M
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     trusting, ignoring = AiohttpClient(HttpSettings()), AiohttpClient(HttpSettings(trust_env=False))
     try:
-        assert trusting._route("http://api.example.test/x") is not None
-        assert ignoring._route("http://api.example.test/x") is None
+        assert trusting._proxies is not None and trusting._proxies.route("http://api.example.test/x") is not None
+        assert ignoring._proxies is None
     finally:
         await trusting.aclose()
         await ignoring.aclose()
