@@ -10,8 +10,8 @@ import signal
 import socket
 import sys
 
-from orchestrator.sandbox.app import SandboxSettings
 from orchestrator.sandbox.server import URL_PREFIX, start_sandbox
+from orchestrator.sandbox.state import SandboxSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700

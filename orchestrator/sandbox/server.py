@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from orchestrator._child_server import ChildServer
-from orchestrator.sandbox.app import STATE_KEY, SandboxSettings, create_app
+from orchestrator.sandbox.app import create_app
+from orchestrator.sandbox.state import STATE_KEY, SandboxSettings
 
 URL_PREFIX = "SANDBOX_URL="
 START_TIMEOUT = 15.0
