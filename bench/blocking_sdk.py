@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:  # `python bench/blocking_sdk.py` from a checkout
 
 import orchestrator  # noqa: E402
 from bench.common import measure_rounds, ratio, say, seconds, table, times  # noqa: E402
-from orchestrator.config import Config  # noqa: E402
+from orchestrator.config import Config, TargetSettings  # noqa: E402
 from orchestrator.emulator import MotoProcess  # noqa: E402
 
 CONCURRENCY = 16
@@ -68,11 +68,11 @@ def s3_client(moto: MotoProcess, pool: int) -> Any:
     from botocore.config import Config as BotoConfig
 
     config = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=pool)
-    session = boto3.session.Session(**moto.run_settings()["aws_credentials"])
+    session = boto3.session.Session(**moto.run_settings().aws_credentials)
     return session.client("s3", region_name="us-east-1", endpoint_url=moto.url, config=config)
 
 
-def run_plan(plan: orchestrator.Plan, settings: dict[str, Any]) -> float:
+def run_plan(plan: orchestrator.Plan, settings: TargetSettings) -> float:
     started = time.perf_counter()
     result = asyncio.run(orchestrator.arun(plan, settings=settings))
     elapsed = time.perf_counter() - started

@@ -4,8 +4,8 @@ work belongs: non-blocking I/O on asyncio, blocking calls on threads, CPU work o
     import orchestrator
 
     plan = orchestrator.plan("playbooks/deploy.yml", vars={"replicas": 5})
-    with orchestrator.embedded_target(plan) as settings:  # the sandbox API it points at, if not running
-        result = orchestrator.run(plan, settings=settings)
+    with orchestrator.embedded_target(plan) as target:  # the sandbox API it points at, if not running
+        result = orchestrator.run(plan, settings=target)
     result.raise_on_error()
 
 The stages are load (YAML to a validated Playbook), plan (everything decided, no side effect) and
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.api import arun, plan, run
-    from orchestrator.config import Config, load_config
+    from orchestrator.config import Config, TargetSettings, load_config
     from orchestrator.engine.events import Reporter
     from orchestrator.engine.results import RunFailed, RunResult, StepResult
     from orchestrator.errors import (
@@ -50,6 +50,7 @@ _EXPORTS = {
     "RunFailed": "orchestrator.engine.results",
     "RunResult": "orchestrator.engine.results",
     "StepResult": "orchestrator.engine.results",
+    "TargetSettings": "orchestrator.config",
     "ConfigError": "orchestrator.errors",
     "Diagnostic": "orchestrator.errors",
     "InvalidInput": "orchestrator.errors",
@@ -81,6 +82,7 @@ __all__ = [
     "Scheduler",
     "StepError",
     "StepResult",
+    "TargetSettings",
     "arun",
     "embedded_target",
     "load",

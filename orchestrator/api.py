@@ -1,26 +1,35 @@
-"""The Python API: load, plan and run a playbook, as the CLI does."""
+"""The Python API: load, plan and run a playbook. The CLI is a client of these functions too.
+
+    plan(path_or_playbook, vars=, config=)  -> Plan        every static problem raised here
+    arun(plan_or_path, reporter=, timeout=, ...) -> RunResult   on the running event loop
+    run(...)                                 -> RunResult   the same, from synchronous code
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any, Literal
 
 from orchestrator.actions.registry import ActionRegistry
-from orchestrator.config import Config
+from orchestrator.config import Config, TargetSettings
 from orchestrator.engine.events import Reporter
+from orchestrator.engine.options import RunOptions
 from orchestrator.engine.results import RunResult
-from orchestrator.engine.scheduler import execute
+from orchestrator.engine.runner import execute, new_run_id
 from orchestrator.errors import OrchestratorError
+from orchestrator.executors.threads import running_blocking_calls
 from orchestrator.loader import load
 from orchestrator.model.playbook import Playbook
-from orchestrator.planner import Plan
-from orchestrator.planner import plan as make_plan
+from orchestrator.planner import Plan, build_plan
 
 Target = Plan | Playbook | str | os.PathLike[str]
+
+__all__ = ["Target", "arun", "new_run_id", "plan", "run", "running_blocking_calls"]
 
 
 def plan(
@@ -32,7 +41,7 @@ def plan(
 ) -> Plan:
     """Plan a playbook (or the playbook file at a path). Raises PlaybookError on any static problem."""
     playbook = target if isinstance(target, Playbook) else load(target, registry=registry)
-    return make_plan(playbook, vars=vars, config=config, registry=registry)
+    return build_plan(playbook, vars=vars, config=config, registry=registry)
 
 
 async def arun(
@@ -40,30 +49,49 @@ async def arun(
     *,
     vars: Mapping[str, Any] | None = None,
     config: Config | None = None,
-    reporter: Reporter | None = None,
+    reporter: Reporter | Sequence[Reporter] | None = None,
     interrupt: asyncio.Event | None = None,
     sleep: Callable[[float], Awaitable[Any]] | None = None,
+    clock: Callable[[], float] | None = None,
     run_id: str | None = None,
-    settings: Mapping[str, Any] | None = None,
+    settings: TargetSettings | None = None,
     reads_only: bool = False,
     timeout: float | None = None,
     outputs: Literal["all", "read"] = "all",
 ) -> RunResult:
     """Run a playbook on the running event loop and return its result. A failed step does not
-    raise: check ``result.status`` or call ``result.raise_on_error()``. Setting `interrupt` stops
-    the run as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``).
-    `timeout` (seconds; else the playbook's `timeout:`) bounds the main steps: when it passes,
-    the steps still running are cancelled and the run fails, then `rollback` and `finally` run.
-    With ``outputs="read"`` only the steps whose output a template reads keep it in the result
-    (the others' ``output`` is None): a wide fan-out then holds no responses in memory.
-    With `reads_only` only steps that change nothing run (a dry run that reads); the others end
-    ``planned`` with the request they would send in ``StepResult.planned``."""
+    raise: check ``result.status`` or call ``result.raise_on_error()``.
+
+    `target` is a Plan, or a Playbook or path that is planned here with `vars` and `config` (a Plan
+    has them already: passing them with one is a TypeError). `reporter` is one reporter or several;
+    a hook that raises switches off that reporter, never the run. Setting `interrupt` stops the run
+    as Ctrl-C does (running steps cancelled, `finally` run, status ``interrupted``). `sleep` and
+    `clock` replace the run's waits and time (retry backoff, `wait_until` polls), for tests.
+    `settings` says where the target answers (what `embedded_target` yields). `timeout` (seconds;
+    else the playbook's `timeout:`) bounds the main steps: when it passes, the steps still running
+    are cancelled and the run fails, then `rollback` and `finally` run. With ``outputs="read"`` only
+    the steps whose output a template reads keep it in the result (the others' ``output`` is None):
+    a wide fan-out then holds no responses in memory. With `reads_only` only steps that change
+    nothing run (a dry run that reads); the others end ``planned`` with the request they would send
+    in ``StepResult.planned``."""
     refuse_in_worker_import()
-    the_plan = target if isinstance(target, Plan) else plan(target, vars=vars, config=config)
-    return await execute(
-        the_plan, run_id=run_id, reporter=reporter, interrupt=interrupt, sleep=sleep, settings=settings,
-        reads_only=reads_only, timeout=timeout, outputs=outputs,
+    if isinstance(target, Plan):
+        given = [name for name, value in (("vars", vars), ("config", config)) if value is not None]
+        if given:
+            raise TypeError(
+                f"arun()/run() got a Plan and {' and '.join(given)}: a Plan is made with its vars and config "
+                f"already; pass them to orchestrator.plan(...), or pass the playbook's path here instead"
+            )
+        the_plan = target
+    else:
+        the_plan = plan(target, vars=vars, config=config)
+    reporters = () if reporter is None else (reporter,) if isinstance(reporter, Reporter) else tuple(reporter)
+    options = RunOptions(
+        run_id=run_id, reporters=reporters, interrupt=interrupt, sleep=sleep or asyncio.sleep,
+        clock=clock or time.monotonic, target=settings or TargetSettings(), reads_only=reads_only,
+        timeout=timeout, outputs=outputs,
     )
+    return await execute(the_plan, options)
 
 
 def run(target: Target, **options: Any) -> RunResult:

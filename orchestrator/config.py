@@ -7,9 +7,11 @@ project's ``config/default.yml`` is the default; ``--config FILE`` replaces it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -39,6 +41,11 @@ class ExecutorSpec(BaseModel):
         "forkserver", description="How worker processes start (processes only)."
     )
     address: str | None = Field(None, description="Dask scheduler address, or `local` for a local cluster (dask only).")
+
+    @property
+    def crosses_processes(self) -> bool:
+        """Whether calls leave this process (so what they need, log context included, is sent along)."""
+        return self.type in ("processes", "dask")
 
     def worker_count(self) -> int:
         if self.workers != "auto":
@@ -132,6 +139,18 @@ class Config(BaseModel):
         return self.executors[kind]
 
 
+@dataclass(frozen=True)
+class TargetSettings:
+    """Where one run's target answers, when it is not where the configuration says: what
+    `embedded_target` started (the sandbox API, the AWS emulator and its dummy credentials)."""
+
+    sandbox_url: str | None = None
+    #: Wins over `aws.endpoint_url` of the configuration.
+    aws_endpoint_url: str | None = None
+    #: Handed to the boto3 Session instead of its standard credential chain.
+    aws_credentials: Mapping[str, str] | None = None
+
+
 def _default_executors() -> dict[Kind, ExecutorSpec]:
     return {
         "non-blocking": ExecutorSpec(type="asyncio"),
@@ -174,7 +193,3 @@ def loads_config(text: str, file: str = "<config>") -> Config:
     except ValidationError as exc:
         raise ConfigError(diagnostics(exc, data, smap, Config)) from None
 
-
-def config_value(data: dict[str, Any]) -> Config:
-    """A Config from a plain mapping (for Python callers)."""
-    return Config.model_validate(data)

@@ -6,7 +6,7 @@
   server run in parallel: what the CLI and the benchmarks use.
 
 Neither touches ``os.environ``. Whatever talks to the emulator gets dummy credentials explicitly:
-`run_settings()` gives the run settings the `aws` action reads (``aws_endpoint_url`` and
+`run_settings()` gives the `TargetSettings` the `aws` action reads (``aws_endpoint_url`` and
 ``aws_credentials``), `environment()` the variables for a child process using boto3's standard chain.
 
     with MotoProcess() as moto:
@@ -22,6 +22,7 @@ from typing import Any, Self
 
 from orchestrator import _moto_serve
 from orchestrator._child_server import ChildServer
+from orchestrator.config import TargetSettings
 
 URL_PREFIX = _moto_serve.URL_PREFIX
 START_TIMEOUT = 30.0  # importing moto takes a second or two; more on a loaded machine
@@ -34,11 +35,11 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 class _Emulator:
     url: str | None = None
 
-    def run_settings(self) -> dict[str, Any]:
-        """Run settings pointing `aws` steps at this emulator, with its dummy credentials."""
+    def run_settings(self) -> TargetSettings:
+        """Target settings pointing `aws` steps at this emulator, with its dummy credentials."""
         if self.url is None:
             raise RuntimeError("the emulator is not running")
-        return {"aws_endpoint_url": self.url, "aws_credentials": dict(CREDENTIALS)}
+        return TargetSettings(aws_endpoint_url=self.url, aws_credentials=dict(CREDENTIALS))
 
     def environment(self) -> dict[str, str]:
         """Environment variables for a child process whose boto3 should use this emulator's credentials."""

@@ -1,23 +1,29 @@
-"""The errors orchestrator raises, and the exit code each one means.
+"""Every error orchestrator raises on purpose, and the exit code each one means.
 
-    OrchestratorError
-    ├── InvalidInput            exit 2: bad playbook, configuration or usage; carries Diagnostics
+    OrchestratorError               exit 1
+    ├── InvalidInput                exit 2: bad playbook, configuration or usage; carries Diagnostics
     │   ├── PlaybookError
     │   └── ConfigError
-    └── StepError               a step's failure; recorded in its StepResult, never raised by run()
-        ├── TemplateError       a template that does not render (unknown name, bad expression)
-        ├── ActionError         an action that failed (non-zero exit, unexpected HTTP status, ...)
+    ├── ExecutorUnavailable         exit 1: an executor that cannot serve calls (a closed pool,
+    │                               a missing optional extra); an infrastructure fault
+    ├── RunFailed                   exit 1 or 130 (orchestrator.engine.results): raise_on_error()
+    └── StepError                   exit 1: a step's failure, recorded in its StepResult
+        ├── TemplateError           a template that does not render (unknown name, bad expression)
+        ├── ActionError             an action that failed (non-zero exit, unexpected HTTP status, ...)
         │   └── AssertionFailed
-        ├── StepTimeout         an attempt that ran past its `timeout`
-        └── WorkerDied          (orchestrator.executors.processes) a worker process that died mid-call
+        ├── StepTimeout             an attempt that ran past its `timeout`
+        └── WorkerDied              a worker process that died while running the call
 
-An error whose ``retryable`` is False fails its step at once, whatever the retry policy says.
+An error whose ``retryable`` is False fails its step at once, whatever the retry policy says. Every
+class carries ``exit_code``: what `orchestrate` exits with when this error ends it.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
@@ -57,6 +63,11 @@ class ConfigError(InvalidInput):
     """A configuration file or command-line value that is not valid."""
 
 
+class ExecutorUnavailable(OrchestratorError):
+    """An executor that cannot take calls: its pool is closed, or the optional extra it needs is
+    not installed. Not the step's own fault, so never retried."""
+
+
 class StepError(OrchestratorError):
     """A step's failure. ``retryable`` says whether another attempt may succeed."""
 
@@ -93,6 +104,32 @@ class StepTimeout(StepError):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"attempt timed out after {seconds:g}s")
         self.seconds = seconds
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``exit code 3`` / ``killed by signal 9, SIGKILL``, from a multiprocessing exit code."""
+    if exitcode is None:
+        return "exit status unknown"
+    if exitcode >= 0:
+        return f"exit code {exitcode}"
+    try:
+        return f"killed by signal {-exitcode}, {signal.Signals(-exitcode).name}"
+    except ValueError:
+        return f"killed by signal {-exitcode}"
+
+
+class WorkerDied(StepError):
+    """The worker process running a call exited before replying. Another attempt runs on a new
+    worker, so it is retryable."""
+
+    def __init__(self, pid: int, exitcode: int | None, running: str) -> None:
+        super().__init__(f"worker process {pid} died ({describe_exit(exitcode)}) while running {running}")
+        self.pid = pid
+        self.exitcode = exitcode
+        self.running = running
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.pid, self.exitcode, self.running))
 
 
 def describe(exc: BaseException) -> str:

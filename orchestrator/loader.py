@@ -12,7 +12,7 @@ from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.errors import Diagnostic, PlaybookError
 from orchestrator.model.playbook import Playbook, playbook_model
 from orchestrator.model.source import SourceMap, YamlError, load_yaml
-from orchestrator.model.validation import closest, diagnostics
+from orchestrator.model.validation import diagnostics
 
 
 def load(path: str | os.PathLike[str], *, registry: ActionRegistry | None = None) -> Playbook:
@@ -36,7 +36,7 @@ def loads(text: str, *, file: str = "<playbook>", registry: ActionRegistry | Non
     if not isinstance(data, dict):
         found = "an empty document" if data is None else f"a {type(data).__name__}"
         raise PlaybookError([Diagnostic(file, 1, 1, f"a playbook is a mapping with `name` and `steps`; got {found}")])
-    model = playbook_model(registry)
+    model = playbook_model(tuple(registry))
     problems: list[Diagnostic] = []
     try:
         playbook = model.model_validate(data)
@@ -75,5 +75,3 @@ def _id_problems(data: dict[str, Any], smap: SourceMap) -> list[Diagnostic]:
                 seen[sid] = (section, i)
     return out
 
-
-__all__ = ["closest", "load", "loads"]

@@ -2,25 +2,29 @@
 
 Resolves each step's action, kind (declared or inferred) and executor, compiles its templates, finds
 its dependencies (``needs`` and ``steps.<id>`` references), orders the graph (cycles are errors),
-merges retry and timeout defaults, and lets each action check itself. Every problem is collected
-and raised together as a PlaybookError; a dry run is this stage rendered.
+builds each step's retry policy from the merged defaults, puts its limits in the playbook's one
+global order, and lets each action check itself. Every problem is collected and raised together as
+a PlaybookError; a dry run is this stage rendered.
+
+The Plan is the run's only input: the engine reads what is decided here, never the Playbook.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.actions.base import Action, PlanContext, Problem
 from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.config import Config, load_config
 from orchestrator.errors import Diagnostic, PlaybookError
-from orchestrator.model.playbook import Playbook, RetrySpec, Step
-from orchestrator.model.validation import closest
+from orchestrator.model.playbook import LimitSpec, Playbook, RetrySpec, Step
+from orchestrator.model.validation import closest, pretty_path
 from orchestrator.model.values import Kind
+from orchestrator.retry import RetryPolicy
 from orchestrator.templates import (
     GLOBAL_NAMES,
     Template,
@@ -41,6 +45,7 @@ class PlannedStep:
     id: str
     section: Section
     position: int
+    #: The step as the playbook wrote it: for showing it, not for running it.
     step: Step
     action: Action
     kind: Kind
@@ -49,14 +54,22 @@ class PlannedStep:
     needs: tuple[str, ...]
     wave: int | None
     params: Tree
+    #: The action's parameters as written, before templates (actions may show or check them).
+    raw_params: Any
     with_: Tree | None
     when: Template | bool | None
     for_each: Tree | None
-    retry: RetrySpec
+    retry: RetryPolicy
     timeout: float | None
+    #: The named limits the step takes, in the playbook's one order for every step (declaration
+    #: order of `limits:`), so two steps never wait on each other's limits.
     limits: tuple[str, ...]
     concurrency: int
     on_error: Literal["fail", "continue"]
+    #: Whether running the step changes nothing anywhere (`--dry-run=reads` runs such steps).
+    read_only: bool
+    #: Whether the step's calls leave this process (processes, dask), so its log context is sent along.
+    ships_log_context: bool
 
     @property
     def where(self) -> str:
@@ -65,14 +78,26 @@ class PlannedStep:
 
 @dataclass(frozen=True)
 class Plan:
-    """What would run, where, in what order. Immutable; `run` executes it."""
+    """What would run, where, in what order. Immutable; `run` executes it and reads nothing else."""
 
+    #: The playbook as loaded: for showing it, not for running it.
     playbook: Playbook
     config: Config
     vars: Mapping[str, Any]
     steps: tuple[PlannedStep, ...]
     rollback: tuple[PlannedStep, ...] = ()
     finally_: tuple[PlannedStep, ...] = ()
+    name: str = ""
+    #: The playbook's file, if it was loaded from one.
+    path: Path | None = None
+    #: The folder whose modules `call:` steps import (worker processes get it on their sys.path).
+    base_dir: Path = field(default_factory=Path.cwd)
+    limits: Mapping[str, LimitSpec] = field(default_factory=dict)
+    #: Bound on the main steps, in seconds (the playbook's `timeout:`).
+    timeout: float | None = None
+    #: The ids of the steps whose output some template reads (any section, `when` and `for_each`
+    #: included); None when a template may read any step's (``{{ steps }}``).
+    outputs_read: frozenset[str] | None = frozenset()
     _by_id: dict[str, PlannedStep] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,20 +108,6 @@ class Plan:
         yield from self.steps
         yield from self.rollback
         yield from self.finally_
-
-    def outputs_read(self) -> frozenset[str] | None:
-        """The ids of the steps whose output a template reads (in any section, `when` and
-        `for_each` included); None when some template may read any step's (``{{ steps }}``)."""
-        read: set[str] = set()
-        for s in self.all_steps():
-            templates = [*s.params.templates, *(s.with_.templates if s.with_ else ()), *(s.for_each.templates if s.for_each else ())]
-            if isinstance(s.when, Template):
-                templates.append(s.when)
-            for t in templates:
-                if t.reads_all_steps:
-                    return None
-                read |= t.refs
-        return frozenset(read)
 
     def step(self, step_id: str) -> PlannedStep:
         return self._by_id[step_id]
@@ -113,7 +124,7 @@ class Plan:
         return out
 
 
-def plan(
+def build_plan(
     playbook: Playbook,
     *,
     vars: Mapping[str, Any] | None = None,
@@ -137,9 +148,6 @@ class _Planner:
         self.problems.append(self.pb.source.diagnostic(path, message, key=key))
 
     def build(self) -> Plan:
-        base = str(self.pb.base_dir)
-        if base not in sys.path:
-            sys.path.insert(0, base)  # "the playbook's folder is importable"
         planned: dict[Section, list[PlannedStep]] = {"steps": [], "rollback": [], "finally": []}
         deps: dict[str, tuple[str, ...]] = {}
         for section, i, step in self.pb.all_steps():
@@ -151,7 +159,12 @@ class _Planner:
         if self.problems:
             raise PlaybookError(self.problems)
         main = tuple(_with_wave(s, waves[s.id]) for s in planned["steps"])
-        return Plan(self.pb, self.config, self.vars, main, tuple(planned["rollback"]), tuple(planned["finally"]))
+        rollback, finally_ = tuple(planned["rollback"]), tuple(planned["finally"])
+        pb = self.pb
+        return Plan(
+            pb, self.config, self.vars, main, rollback, finally_, name=pb.name, path=pb.path, base_dir=pb.base_dir,
+            limits=dict(pb.limits), timeout=pb.timeout, outputs_read=_outputs_read((*main, *rollback, *finally_)),
+        )
 
     def step(self, section: Section, i: int, step: Step) -> PlannedStep | None:
         at: tuple[str | int, ...] = (section, i)
@@ -199,12 +212,16 @@ class _Planner:
         if len(self.problems) > before:
             return None
         defaults = self.pb.defaults
-        retry = _merge_retry(defaults.retry, step.retry)
+        order = list(self.pb.limits)
         return PlannedStep(
             id=step.id, section=section, position=i, step=step, action=action, kind=kind, kind_source=source,
-            executor=spec.type, needs=needs, wave=None, params=params, with_=with_, when=when, for_each=for_each,
-            retry=retry, timeout=step.timeout if step.timeout is not None else defaults.timeout, limits=step.limits,
+            executor=spec.type, needs=needs, wave=None, params=params, raw_params=step.params, with_=with_, when=when,
+            for_each=for_each, retry=_retry_policy(defaults.retry, step.retry),
+            timeout=step.timeout if step.timeout is not None else defaults.timeout,
+            # One global order: a step naming [b, a] takes a before b, as one naming [a, b] does.
+            limits=tuple(sorted(set(step.limits), key=order.index)),
             concurrency=step.concurrency or defaults.concurrency, on_error=step.on_error or defaults.on_error,
+            read_only=step.read_only or action.is_read_only(step.params), ships_log_context=spec.crosses_processes,
         )
 
     def add(self, at: tuple[str | int, ...], step: Step, p: Problem) -> None:
@@ -284,15 +301,28 @@ def _with_wave(s: PlannedStep, wave: int) -> PlannedStep:
     return replace(s, wave=wave)
 
 
-def _merge_retry(default: RetrySpec | None, own: RetrySpec | None) -> RetrySpec:
+def _retry_policy(default: RetrySpec | None, own: RetrySpec | None) -> RetryPolicy:
     if own is None:
-        return default or RetrySpec()
-    if default is None:
-        return own
-    return default.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+        spec = default or RetrySpec()
+    elif default is None:
+        spec = own
+    else:
+        spec = default.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+    return RetryPolicy(spec)
+
+
+def _outputs_read(steps: tuple[PlannedStep, ...]) -> frozenset[str] | None:
+    read: set[str] = set()
+    for s in steps:
+        templates = [*s.params.templates, *(s.with_.templates if s.with_ else ()), *(s.for_each.templates if s.for_each else ())]
+        if isinstance(s.when, Template):
+            templates.append(s.when)
+        for t in templates:
+            if t.reads_all_steps:
+                return None
+            read |= t.refs
+    return frozenset(read)
 
 
 def _pretty(path: tuple[str | int, ...]) -> str:
-    from orchestrator.model.validation import pretty_path
-
     return pretty_path(path)

@@ -1,14 +1,13 @@
-"""Retry policies: a playbook's `retry:` mapped onto tenacity.
+"""Retry policies: a playbook's `retry:` mapped onto tenacity, built once per step by the planner.
 
 The first attempt runs outside tenacity (the caller awaits it), so a call that succeeds pays nothing
 for the policy; `after` enters the retry machinery only on a failure `retries` accepts, replaying that
-first error as its attempt 1. Sleep is
-injectable so tests never wait. A server's Retry-After is a floor under the computed wait.
+first error as its attempt 1. The policy holds no I/O: the run passes its sleep to `after`, so tests
+never wait. A server's Retry-After is a floor under the computed wait.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -58,24 +57,28 @@ def wait_strategy(spec: RetrySpec) -> wait_base:
 
 
 class RetryPolicy:
-    """How one step's attempts are retried."""
+    """How one step's attempts are retried. Immutable and stateless: one serves every item."""
 
-    __slots__ = ("attempts", "sleep", "spec", "wait")
+    __slots__ = ("attempts", "retry_on_status", "spec", "wait")
 
-    def __init__(self, spec: RetrySpec, sleep: Sleep | None = None) -> None:
+    def __init__(self, spec: RetrySpec) -> None:
         self.spec = spec
         self.attempts = spec.attempts
+        self.retry_on_status = spec.retry_on_status
         self.wait = wait_strategy(spec)
-        self.sleep: Sleep = sleep or asyncio.sleep
+
+    def __repr__(self) -> str:
+        return f"RetryPolicy({self.spec!r})"
 
     def retries(self, exc: BaseException) -> bool:
         """Whether a first attempt that raised `exc` is tried again."""
         return self.attempts > 1 and is_retryable(exc)
 
     async def after(
-        self, first: BaseException, attempt: Callable[[int], Awaitable[T]], on_retry: OnRetry | None = None
+        self, first: BaseException, attempt: Callable[[int], Awaitable[T]], sleep: Sleep, on_retry: OnRetry | None = None
     ) -> tuple[T, int]:
-        """Attempts 2 and on, after a first attempt that raised `first` (one `retries` accepts)."""
+        """Attempts 2 and on, after a first attempt that raised `first` (one `retries` accepts);
+        `sleep` waits between them."""
 
         def before_sleep(state: RetryCallState) -> None:
             if on_retry is not None and state.outcome is not None:
@@ -86,7 +89,7 @@ class RetryPolicy:
             stop=stop_after_attempt(self.attempts),
             wait=self.wait,
             retry=retry_if_exception(is_retryable),
-            sleep=self.sleep,
+            sleep=sleep,
             reraise=True,
             before_sleep=before_sleep,
         )

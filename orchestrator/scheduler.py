@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
-from orchestrator.actions.base import Invocation
 from orchestrator.config import Config, load_config
-from orchestrator.engine.executors import Executors
+from orchestrator.errors import ExecutorUnavailable
+from orchestrator.executors.base import Invocation
+from orchestrator.executors.build import Executors
 from orchestrator.model.values import KINDS, Kind
 
 T = TypeVar("T")
@@ -50,15 +51,27 @@ class Scheduler:
         """Which executor type runs `kind` ("asyncio", "threads", "processes" or "dask")."""
         return self.config.executor_for(kind).type
 
+    @overload
+    async def submit(self, fn: Callable[..., Awaitable[R]], /, *args: Any, kind: Kind | None = None, **kwargs: Any) -> R: ...
+    @overload
+    async def submit(self, fn: Callable[..., R], /, *args: Any, kind: Kind | None = None, **kwargs: Any) -> R: ...
+
     async def submit(self, fn: Callable[..., Any], /, *args: Any, kind: Kind | None = None, **kwargs: Any) -> Any:
         """Run `fn(*args, **kwargs)` as `kind` of work (inferred: coroutine functions are non-blocking,
         other callables blocking) and return its result."""
         if self._executors is None:
-            raise RuntimeError("use the Scheduler in `async with Scheduler() as sched:`")
+            raise ExecutorUnavailable("use the Scheduler in `async with Scheduler() as sched:`")
         kind = kind or ("non-blocking" if inspect.iscoroutinefunction(fn) else "blocking")
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         return await self._executors[kind].run(Invocation(fn, args, kwargs), {})
+
+    @overload
+    def map(
+        self, fn: Callable[[T], Awaitable[R]], items: Iterable[T], *, kind: Kind | None = None, concurrency: int = 8
+    ) -> AsyncIterator[R]: ...
+    @overload
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, kind: Kind | None = None, concurrency: int = 8) -> AsyncIterator[R]: ...
 
     async def map(
         self, fn: Callable[[T], Any], items: Iterable[T], *, kind: Kind | None = None, concurrency: int = 8

@@ -13,9 +13,11 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from orchestrator.config import TargetSettings
 from orchestrator.logs import get_logger
 
 if TYPE_CHECKING:
@@ -39,9 +41,9 @@ def _log(message: str) -> None:
 @contextlib.contextmanager
 def embedded_target(
     plan: Plan, *, given: Iterable[str] = (), say: Callable[[str], None] = _log
-) -> Iterator[dict[str, Any]]:
-    """Start what `plan` needs of the embedded target for the duration of the block; yield the run
-    settings to pass to `run`/`arun` (empty when nothing was needed). `say` is told what was started
+) -> Iterator[TargetSettings]:
+    """Start what `plan` needs of the embedded target for the duration of the block; yield the
+    `TargetSettings` to pass to `run`/`arun` as `settings=` (empty when nothing was needed). `say` is told what was started
     or found (the CLI prints it; by default it is logged).
 
     The target is wanted when the playbook's `api` var is the configured `sandbox.url` and is not
@@ -55,14 +57,15 @@ def embedded_target(
     sandbox = config.sandbox
     uses_aws = any(s.action.name == "aws" for s in plan.all_steps())
     if not (sandbox.enabled and "api" not in given and isinstance(url, str) and url.rstrip("/") == sandbox.url.rstrip("/")):
-        yield {}
+        yield TargetSettings()
         return
     parts = urlsplit(sandbox.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     running = _answers(host, port)
     emulate_aws = uses_aws and sandbox.aws and config.aws.endpoint_url is None
     with contextlib.ExitStack() as stack:
-        settings: dict[str, Any] = {}
+        sandbox_url: str | None = None
+        aws = TargetSettings()
         moto_started: Future[str] | None = None
         if emulate_aws:
             from orchestrator.emulator import MotoProcess
@@ -86,9 +89,9 @@ def embedded_target(
             )
             stack.enter_context(process)
             say(f"started the embedded sandbox API at {process.url}")
-            settings["sandbox_url"] = process.url
+            sandbox_url = process.url
         if moto_started is not None:
             moto_started.result()
             say(f"started the embedded AWS emulator at {moto.url}")
-            settings.update(moto.run_settings())
-        yield settings
+            aws = moto.run_settings()
+        yield replace(aws, sandbox_url=sandbox_url)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import orchestrator
-from orchestrator.config import Config
+from orchestrator.config import Config, TargetSettings
 from orchestrator.emulator import CREDENTIALS
 from orchestrator.sandbox import SandboxProcess, SandboxSettings, start_sandbox
 
@@ -14,9 +14,9 @@ DEPLOY = Path(__file__).resolve().parents[1] / "playbooks" / "deploy.yml"
 RESOURCES = ("networks", "vms", "load_balancers", "dns_records", "lb_members")
 
 
-def _aws(moto_url: str) -> tuple[Config, dict[str, object]]:
+def _aws(moto_url: str) -> tuple[Config, TargetSettings]:
     config = Config.model_validate({"aws": {"endpoint_url": moto_url, "region": "us-east-1"}})
-    return config, {"aws_credentials": dict(CREDENTIALS)}
+    return config, TargetSettings(aws_credentials=dict(CREDENTIALS))
 
 
 async def test_deploy_succeeds_through_faults_and_rate_limits_creating_each_resource_once(moto_url, s3):

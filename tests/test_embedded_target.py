@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 
 import orchestrator
-from orchestrator.config import loads_config
+from orchestrator.config import TargetSettings, loads_config
 from orchestrator.sandbox import SandboxProcess, SandboxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,4 +144,4 @@ def test_a_plan_aimed_elsewhere_needs_no_target(tmp_path: Path) -> None:
     plan = orchestrator.plan(playbook, vars={"api": "https://api.example.com"}, config=loads_config(config.read_text()))
     said: list[str] = []
     with orchestrator.embedded_target(plan, say=said.append) as settings:
-        assert settings == {} and said == []
+        assert settings == TargetSettings() and said == []

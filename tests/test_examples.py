@@ -26,7 +26,7 @@ OPS_INVENTORY = ROOT / "examples" / "ops_inventory.py"
 def moto() -> Iterator[MotoProcess]:
     """An AWS emulator of its own (moto's state is per process), holding two buckets."""
     with MotoProcess() as server:
-        s3 = boto3.session.Session(**server.run_settings()["aws_credentials"]).client(
+        s3 = boto3.session.Session(**server.run_settings().aws_credentials).client(
             "s3", region_name="us-east-1", endpoint_url=server.url)
         s3.create_bucket(Bucket="configs")
         s3.create_bucket(Bucket="logs-archive")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import orchestrator
 
 
@@ -16,7 +18,7 @@ def test_exported_names_are_the_curated_sorted_list():
     assert set(orchestrator.__all__) == {
         "Config", "ConfigError", "Diagnostic", "InvalidInput", "OrchestratorError", "Plan", "PlannedStep",
         "Playbook", "PlaybookError", "Reporter", "RunFailed", "RunResult", "Scheduler", "StepError",
-        "StepResult", "arun", "embedded_target", "load", "load_config", "loads", "plan", "run",
+        "StepResult", "TargetSettings", "arun", "embedded_target", "load", "load_config", "loads", "plan", "run",
     }
     assert all(hasattr(orchestrator, name) for name in orchestrator.__all__)
 
@@ -66,3 +68,17 @@ def test_a_script_without_a_main_guard_runs_its_playbook_once_and_is_told_why(tm
     assert proc.stdout.count("STATUS") == 1  # the playbook ran in the main process only
     assert f"{script}:3: a worker process is importing this script" in proc.stderr
     assert 'put that code under `if __name__ == "__main__":`' in proc.stderr
+
+
+def test_running_a_plan_with_vars_or_config_is_a_type_error_not_silently_ignored(tmp_path: Path) -> None:
+    """A Plan is made with its vars and config: `run(plan, vars=...)` raises a TypeError saying where
+    they go, instead of running the plan with the old values; a path takes them as usual."""
+    playbook = tmp_path / "p.yml"
+    playbook.write_text("name: p\nvars: {x: 1}\nsteps:\n  - {id: echo, set: '{{ x }}'}\n", encoding="utf-8")
+    plan = orchestrator.plan(playbook)
+    with pytest.raises(TypeError, match=r"got a Plan and vars: .*orchestrator\.plan\("):
+        orchestrator.run(plan, vars={"x": 2})
+    with pytest.raises(TypeError, match="got a Plan and config"):
+        orchestrator.run(plan, config=orchestrator.load_config())
+    assert orchestrator.run(playbook, vars={"x": 2}).step("echo").output == 2
+    assert orchestrator.run(orchestrator.plan(playbook, vars={"x": 2})).step("echo").output == 2

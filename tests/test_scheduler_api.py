@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from orchestrator import Scheduler
+from orchestrator.errors import ExecutorUnavailable
 from tests.engine import steps_helpers
 
 

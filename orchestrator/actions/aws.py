@@ -16,9 +16,9 @@ from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
 from orchestrator.actions.aws_clients import AwsClients, AwsRequest, call_aws, is_read_operation
-from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
-from orchestrator.config import AwsSettings
+from orchestrator.actions.base import Action, PlanContext, Problem, RunEnvironment, StepContext
 from orchestrator.errors import ActionError
+from orchestrator.executors.base import Invocation
 from orchestrator.model.values import Kind
 from orchestrator.templates import is_template
 
@@ -210,27 +210,21 @@ class Aws(Action):
         ]
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
-        clients: AwsClients = ctx.resources.get(CLIENTS_KEY, _clients, ctx.settings, close=AwsClients.close)
+        clients: AwsClients = ctx.resources.get(CLIENTS_KEY, _clients, ctx.env, close=AwsClients.close)
         service, operation, call_params = params["service"], params["operation"], params.get("params", {})
         if not isinstance(service, str) or not isinstance(operation, str):
             raise ActionError(f"aws: service and operation must be names, got {service!r} and {operation!r}", retryable=False)
         if not isinstance(call_params, Mapping):
             raise ActionError(f"{service}.{operation}: params must be a mapping, got {type(call_params).__name__}", retryable=False)
-        settings = _aws_settings(ctx.settings)
+        settings = ctx.env.config.aws
         request = AwsRequest(
             service=service, operation=operation, params=call_params, region=params.get("region") or settings.region,
-            endpoint_url=ctx.settings.get("aws_endpoint_url") or settings.endpoint_url, paginate=bool(params.get("paginate")),
+            endpoint_url=ctx.env.target.aws_endpoint_url or settings.endpoint_url, paginate=bool(params.get("paginate")),
             wait=params.get("wait"), wait_params=params.get("wait_params"),
         )
         return Invocation(call_aws, (clients, request))
 
 
-def _aws_settings(settings: Mapping[str, Any]) -> AwsSettings:
-    config = settings.get("config")
-    return config.aws if config is not None else AwsSettings()
-
-
-def _clients(settings: Mapping[str, Any]) -> AwsClients:
-    config = settings.get("config")
-    threads = config.executor_for("blocking").worker_count() if config is not None else 10
-    return AwsClients(settings.get("aws_credentials"), max_pool_connections=threads)
+def _clients(env: RunEnvironment) -> AwsClients:
+    threads = env.config.executor_for("blocking").worker_count()
+    return AwsClients(env.target.aws_credentials, max_pool_connections=threads)

@@ -24,7 +24,7 @@ THROTTLING_CODES = frozenset({
     "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
     "ProvisionedThroughputExceededException", "BandwidthLimitExceeded", "EC2ThrottledException",
 })
-#: Keys of `aws_credentials` in run settings that are handed to the boto3 Session.
+#: Keys of `TargetSettings.aws_credentials` that are handed to the boto3 Session.
 CREDENTIAL_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "profile_name")
 READ_PREFIXES = ("describe_", "list_", "get_", "head_")
 
@@ -134,7 +134,7 @@ def call_aws(clients: AwsClients, request: AwsRequest) -> Any:
     except bx.NoCredentialsError:
         raise ActionError(
             f"{request.where}: no AWS credentials found (environment, ~/.aws, instance role); set them "
-            "(an emulator at `aws.endpoint_url` accepts any), or from Python pass `aws_credentials` in the run settings",
+            "(an emulator at `aws.endpoint_url` accepts any), or from Python pass `settings=TargetSettings(aws_credentials=...)`",
             retryable=False,
         ) from None
     except bx.NoRegionError:

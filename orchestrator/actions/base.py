@@ -8,26 +8,14 @@ scheduler sends that callable to the executor the step's kind is configured to u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchestrator.config import Config, TargetSettings
+from orchestrator.executors.base import Invocation
 from orchestrator.model.values import Kind
-
-_NO_KWARGS: Mapping[str, Any] = {}  # shared, never written: a plain dict is the fastest to unpack
-
-
-class Invocation:
-    """A callable and its arguments, ready for an executor. One per item attempt: a slotted class,
-    which is built in half the time of a NamedTuple."""
-
-    __slots__ = ("args", "fn", "kwargs")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = _NO_KWARGS) -> None:
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
 
 
 @dataclass(frozen=True)
@@ -51,6 +39,17 @@ class PlanContext:
     executor: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RunEnvironment:
+    """What every step of one run may consult: the configuration, where the target answers, and
+    the run's clock and sleep (injected by tests, so polling and backoff take no real time)."""
+
+    config: Config
+    target: TargetSettings
+    sleep: Callable[[float], Awaitable[Any]]
+    clock: Callable[[], float]
+
+
 @dataclass(slots=True)
 class StepContext:
     """What an action may use at run time. One per item attempt; cheap to create."""
@@ -60,10 +59,11 @@ class StepContext:
     index: int | None
     attempt: int
     resources: Resources
-    settings: Mapping[str, Any]
+    env: RunEnvironment
+    #: HTTP statuses the step's retry policy counts as transient failures.
+    retry_on_status: tuple[int, ...]
     #: The step's parameters as written, before templates were rendered.
     raw: Any = None
-    dry_run: bool = False
 
 
 @dataclass
@@ -103,6 +103,11 @@ class Action:
     kinds: ClassVar[frozenset[Kind]] = frozenset({"non-blocking"})
     default_kind: ClassVar[Kind] = "non-blocking"
     accepts_with: ClassVar[bool] = False
+
+    @property
+    def summary(self) -> str:
+        """The first line of the action's docstring: the JSON Schema's description of its key."""
+        return (type(self).__doc__ or "").strip().split("\n")[0]
 
     def infer_kind(self, params: Any, ctx: PlanContext) -> Kind:
         """The kind when the step declares none. Must not raise: `check` reports problems."""

@@ -9,8 +9,9 @@ from typing import Annotated, Any, ClassVar, Literal, NotRequired
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
+from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.errors import ActionError, AssertionFailed
+from orchestrator.executors.base import Invocation
 from orchestrator.logs import get_logger
 from orchestrator.model.values import Duration, parse_duration
 from orchestrator.templates import is_template

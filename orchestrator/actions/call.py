@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import pickle
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
+from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
+from orchestrator.actions.modules import import_from
+from orchestrator.executors.base import Invocation
 from orchestrator.model.values import Kind
 
 Target = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function")]
 
 
-def resolve(target: str) -> Callable[..., Any]:
-    """Import ``module:function`` (dotted attributes allowed after the colon)."""
+def resolve(target: str, folder: Path | None = None) -> Callable[..., Any]:
+    """Import ``module:function`` (dotted attributes allowed after the colon), the module looked
+    up in `folder` (the playbook's) first."""
     module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
+    obj: Any = import_from(module_name, folder)
     for part in attr.split("."):
         obj = getattr(obj, part)
     if not callable(obj):
@@ -44,29 +47,30 @@ class Call(Action):
     def __init__(self) -> None:
         self._resolved: dict[str, Callable[..., Any]] = {}
 
-    def _target(self, target: str) -> Callable[..., Any] | None:
+    def _target(self, target: str, folder: Path) -> Callable[..., Any] | None:
         try:
-            return self.lookup(target)
+            return self.lookup(target, folder)
         except Exception:
             return None
 
-    def lookup(self, target: str) -> Callable[..., Any]:
+    def lookup(self, target: str, folder: Path | None = None) -> Callable[..., Any]:
+        """The callable `target` names; imported once (when the plan checks the step), then cached."""
         fn = self._resolved.get(target)
         if fn is None:
-            fn = self._resolved[target] = resolve(target)
+            fn = self._resolved[target] = resolve(target, folder)
         return fn
 
     def infer_kind(self, params: Any, ctx: PlanContext) -> Kind:
-        fn = self._target(params)
+        fn = self._target(params, ctx.base_dir)
         return "non-blocking" if fn is not None and _is_async(fn) else "blocking"
 
     def allowed_kinds(self, params: Any, ctx: PlanContext) -> frozenset[Kind]:
-        fn = self._target(params)
+        fn = self._target(params, ctx.base_dir)
         return frozenset({"non-blocking"}) if fn is not None and _is_async(fn) else self.kinds
 
     def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
         try:
-            fn = self.lookup(params)
+            fn = self.lookup(params, ctx.base_dir)
         except ModuleNotFoundError as exc:
             return [Problem(("call",), f"cannot import module {exc.name!r} for {params!r}; modules beside the playbook are importable")]
         except AttributeError as exc:

@@ -12,9 +12,7 @@ when the playbook loaded; what templates produce at run time is checked by hand,
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, NotRequired
@@ -23,10 +21,11 @@ from urllib.parse import urlencode, urlsplit
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
+from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.actions.http_client import ClientFailure, client_for, retry_after
 from orchestrator.actions.redact import redact_url, scrub, secrets_in
 from orchestrator.errors import ActionError
+from orchestrator.executors.base import Invocation
 from orchestrator.model.values import Duration, parse_duration
 from orchestrator.templates import Deferred, is_template
 
@@ -266,7 +265,7 @@ async def _http(p: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     status = response["status"]
     if (200 <= status < 300 if expect is None else _expected(status, expect, ctx.step_id)):
         return response
-    raise request.status_error(response, expect, status in ctx.settings.get("retry_on_status", DEFAULT_RETRY_ON_STATUS))
+    raise request.status_error(response, expect, status in ctx.retry_on_status)
 
 
 class WaitUntil(Action):
@@ -299,10 +298,9 @@ async def _wait_until(p: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     interval = _seconds(p.get("interval", 1.0), "interval", step)
     limit = _seconds(p.get("timeout", 60.0), "timeout", step)
     expect = p.get("expect")
-    transient = ctx.settings.get("retry_on_status", DEFAULT_RETRY_ON_STATUS)
+    transient = ctx.retry_on_status
     # Injectable time, so tests of long waits do not wait.
-    sleep = ctx.settings.get("sleep") or asyncio.sleep
-    clock = ctx.settings.get("clock") or time.monotonic
+    sleep, clock = ctx.env.sleep, ctx.env.clock
     try:
         client = client_for(ctx)
     except ClientFailure as exc:

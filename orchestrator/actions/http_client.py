@@ -53,15 +53,11 @@ class HttpClient(Protocol):
 
 def client_for(ctx: StepContext) -> HttpClient:
     """The run's client of the configured type, created on first use."""
-    config = ctx.settings.get("config")
-    settings: HttpSettings = config.http if config is not None else _DEFAULT_SETTINGS
+    settings = ctx.env.config.http
     return ctx.resources.get(_KEYS[settings.client], open_client, settings, close=_close)  # type: ignore[no-any-return]
 
 
 _KEYS = {"aiohttp": "http:aiohttp", "httpx": "http:httpx"}
-
-
-_DEFAULT_SETTINGS = HttpSettings()
 
 
 def open_client(settings: HttpSettings) -> HttpClient:

@@ -32,6 +32,9 @@ class ActionRegistry:
     def __iter__(self) -> Iterator[Action]:
         return iter(self._actions.values())
 
+    def __len__(self) -> int:
+        return len(self._actions)
+
     def names(self) -> list[str]:
         return sorted(self._actions)
 

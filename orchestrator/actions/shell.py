@@ -12,8 +12,9 @@ from typing import Annotated, Any, ClassVar, NotRequired
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from orchestrator.actions.base import Action, Invocation, PlanContext, Problem, StepContext
+from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.errors import ActionError
+from orchestrator.executors.base import Invocation
 
 
 class ShellParams(TypedDict):

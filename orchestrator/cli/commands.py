@@ -49,12 +49,11 @@ def check(argv: Sequence[str]) -> int:
     p.add_argument("--var", action="append", default=[], metavar="K=V")
     p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text")
     args = p.parse_args(argv)
+    from orchestrator.api import plan
     from orchestrator.cli import output
     from orchestrator.cli.arguments import parse_vars
     from orchestrator.config import load_config
     from orchestrator.errors import Diagnostic, InvalidInput
-    from orchestrator.loader import load
-    from orchestrator.planner import plan
 
     try:
         config = load_config(args.config)
@@ -67,7 +66,7 @@ def check(argv: Sequence[str]) -> int:
     for file in playbook_files(args.paths):
         found: tuple[Diagnostic, ...] = ()
         try:
-            plan(load(file), vars=overrides, config=config)
+            plan(file, vars=overrides, config=config)
         except InvalidInput as exc:
             worst, found = 2, exc.diagnostics
             for d in found:

@@ -10,12 +10,14 @@ import asyncio
 import os
 import signal
 import sys
-import threading
-import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.arguments import UsageError, build_parser, parse_vars
+
+if TYPE_CHECKING:
+    from orchestrator import Plan, Reporter, RunResult
+    from orchestrator.config import TargetSettings
 
 SUBCOMMANDS = ("sandbox", "check", "schema", "runs")
 
@@ -50,20 +52,18 @@ def _stdout_closed() -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import orchestrator.api as api
     from orchestrator.cli import output
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
-    from orchestrator.loader import load
     from orchestrator.logs import LogSettings, configure
-    from orchestrator.planner import plan
 
     log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
     level = args.log_level or ("warning" if output.wants_progress(args) and not args.dry_run else "info")
     configure(LogSettings(format="json" if log_format == "json" else "console", level=level, colors=sys.stderr.isatty()))
     try:
         overrides = parse_vars(args.var)
-        config = load_config(args.config)
-        the_plan = plan(load(args.playbook), vars=overrides, config=config)
+        the_plan = api.plan(args.playbook, vars=overrides, config=load_config(args.config))
     except InvalidInput as exc:
         output.diagnostics(exc.diagnostics, args.format, args.playbook)
         return exc.exit_code
@@ -75,10 +75,9 @@ def _run(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(f"orchestrate: {message}", file=sys.stderr)
 
-    with embedded_target(the_plan, given=overrides, say=say) as settings:
-        if settings.get("sandbox_url") and settings["sandbox_url"] != the_plan.vars.get("api"):
-            the_plan = plan(the_plan.playbook, vars={**overrides, "api": settings["sandbox_url"]}, config=config)
-        result = asyncio.run(_execute(the_plan, args, settings))
+    # The sandbox starts at the address the plan already names: nothing is planned again.
+    with embedded_target(the_plan, given=overrides, say=say) as target:
+        result = asyncio.run(_execute(the_plan, args, target))
     output.finished(result, args.format)
     _exit_past_stuck_calls(int(result.exit_code))
     return int(result.exit_code)
@@ -87,17 +86,12 @@ def _run(args: argparse.Namespace) -> int:
 def _exit_past_stuck_calls(code: int) -> None:
     """Exit now if blocking calls outlived their steps (a timeout, a cancellation).
 
-    Python cannot stop a thread, and the interpreter waits for the thread pool's threads at exit: a
-    call stuck in a vendor SDK would keep `orchestrate` from exiting after its result was printed,
-    and a CI job waiting on it would hang. The run is over and recorded, so such calls are left
-    behind, said on stderr. Idle pool threads get a moment to end first."""
-    from orchestrator.executors.threads import THREAD_PREFIX
+    The interpreter waits for the thread pool's threads at exit: a call stuck in a vendor SDK would
+    keep `orchestrate` from exiting after its result was printed, and a CI job waiting on it would
+    hang. The run is over and recorded, so such calls are left behind, said on stderr."""
+    from orchestrator.api import running_blocking_calls
 
-    threads = [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
-    deadline = time.monotonic() + 0.5
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    stuck = sum(thread.is_alive() for thread in threads)
+    stuck = running_blocking_calls(grace=0.5)
     if not stuck:
         return
     calls = "call is" if stuck == 1 else "calls are"
@@ -107,10 +101,9 @@ def _exit_past_stuck_calls(code: int) -> None:
     os._exit(code)
 
 
-async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, Any]) -> Any:
+async def _execute(the_plan: Plan, args: argparse.Namespace, target: TargetSettings) -> RunResult:
+    from orchestrator.api import arun
     from orchestrator.cli.output import reporter_for
-    from orchestrator.engine.events import Guarded, Reporter, Reporters
-    from orchestrator.engine.scheduler import execute
     from orchestrator.history import RunJournal, history_path
 
     interrupt = asyncio.Event()
@@ -118,24 +111,24 @@ async def _execute(the_plan: Any, args: argparse.Namespace, settings: dict[str, 
 
     def on_signal() -> None:
         if interrupt.is_set():  # a second Ctrl-C: stop waiting for cleanup
-            reporter.__exit__(None, None, None)
+            view.__exit__(None, None, None)
             print("orchestrate: interrupted again; exiting now", file=sys.stderr)
             os._exit(130)
         print("orchestrate: interrupting: cancelling running steps, then running `finally` (Ctrl-C again to exit now)", file=sys.stderr)
         interrupt.set()
 
-    reporter = reporter_for(args)
-    hooks: Reporter = reporter
+    view = reporter_for(args)
+    # Each reporter is guarded apart: a history file that cannot be written must not switch off the view.
+    reporters: list[Reporter] = [view]
     history = None if args.dry_run else history_path(the_plan.config.history.path, the_plan.config.history.enabled)
     if history is not None:
-        # Guarded apart: a history file that cannot be written must not switch off the progress view.
-        hooks = Reporters([reporter, Guarded(RunJournal(history, keep=the_plan.config.history.keep))])
+        reporters.append(RunJournal(history, keep=the_plan.config.history.keep))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
-        with reporter:
-            return await execute(
-                the_plan, reporter=hooks, interrupt=interrupt, settings=settings, reads_only=args.dry_run == "reads",
+        with view:
+            return await arun(
+                the_plan, reporter=reporters, interrupt=interrupt, settings=target, reads_only=args.dry_run == "reads",
                 # Nothing the CLI prints or records shows an output: keep only those templates read.
                 timeout=args.timeout, outputs="read",
             )

@@ -6,14 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from orchestrator.api import new_run_id
 from orchestrator.cli import render
 from orchestrator.engine.events import Reporter
-from orchestrator.engine.results import RunResult
-from orchestrator.engine.scheduler import new_run_id
-from orchestrator.errors import Diagnostic
-from orchestrator.planner import Plan
+
+if TYPE_CHECKING:
+    from orchestrator.engine.results import RunResult
+    from orchestrator.errors import Diagnostic
+    from orchestrator.planner import Plan
 
 
 def diagnostics(items: Sequence[Diagnostic], fmt: str, playbook: str) -> None:

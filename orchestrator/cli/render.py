@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.engine.results import RunResult
-from orchestrator.planner import Plan, PlannedStep
-from orchestrator.templates import Template
+if TYPE_CHECKING:
+    from orchestrator.engine.results import RunResult
+    from orchestrator.planner import Plan, PlannedStep
 
 
 def plan_summary(plan: Plan, run_id: str) -> dict[str, Any]:
@@ -28,13 +28,13 @@ def _planned(s: PlannedStep) -> dict[str, Any]:
         "action": s.action.name,
     }
     if s.when is not None:
-        out["when"] = s.when.source if isinstance(s.when, Template) else s.when
+        out["when"] = s.step.when
     if s.for_each is not None:
         out["for_each"] = len(s.for_each.value) if s.for_each.is_static and isinstance(s.for_each.value, list) else None
         out["concurrency"] = s.concurrency
     if s.limits:
         out["limits"] = list(s.limits)
-    out["retry"] = {"attempts": s.retry.attempts, "backoff": s.retry.backoff}
+    out["retry"] = {"attempts": s.retry.attempts, "backoff": s.retry.spec.backoff}
     out["timeout_s"] = s.timeout
     return out
 
@@ -65,7 +65,7 @@ def _step_line(s: PlannedStep) -> str:
         size = len(s.for_each.value) if s.for_each.is_static and isinstance(s.for_each.value, list) else "?"
         parts.append(f"for_each {size} items x{s.concurrency}")
     if s.when is not None:
-        parts.append(f"when {s.when.source if isinstance(s.when, Template) else s.when}")
+        parts.append(f"when {s.step.when}")
     if s.limits:
         parts.append(f"limit {', '.join(s.limits)}")
     if s.retry.attempts > 1:

@@ -1,16 +1,34 @@
-"""Reporter hooks: how a progress view or a test follows a run. Every method is optional."""
+"""Reporter hooks: how a progress view, a history journal or a test follows a run.
+
+Every hook is optional: a reporter overrides what it needs, the rest do nothing. A run takes one
+reporter or several; `Reporters` fans each hook out to those that override it, and guards each
+one apart: a hook that raises is logged and switches off that reporter only, never the run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.engine.results import RunResult, StepResult
     from orchestrator.planner import Plan, PlannedStep
 
+HOOKS = ("run_started", "step_started", "item_finished", "step_retrying", "step_finished", "run_finished")
+_HOOK_PREFIXES = ("run_", "step_", "item_")
+
 
 class Reporter:
-    """Subclass and override what you need; the defaults do nothing. Called on the event loop."""
+    """Subclass and override what you need; the defaults do nothing. Called on the event loop.
+
+    A method whose name looks like a hook but is not one (``step_finish``) is a TypeError when the
+    subclass is defined: a misspelt hook would otherwise never be called."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            if callable(value) and name.startswith(_HOOK_PREFIXES) and name not in HOOKS:
+                raise TypeError(f"{cls.__qualname__}.{name} is not a reporter hook; the hooks are {', '.join(HOOKS)}")
 
     def run_started(self, plan: Plan, run_id: str) -> None: ...
     def step_started(self, step: PlannedStep, items: int | None) -> None: ...
@@ -20,45 +38,72 @@ class Reporter:
     def run_finished(self, result: RunResult) -> None: ...
 
 
-class Guarded(Reporter):
-    """A reporter whose failure cannot end a run: the first exception from a hook is logged and the
-    reporter is switched off."""
-
-    def __init__(self, inner: Reporter) -> None:
-        self._inner: Reporter | None = inner
-
-    def __getattribute__(self, name: str) -> Any:
-        if name.startswith("_"):
-            return object.__getattribute__(self, name)
-
-        def call(*args: Any) -> None:
-            inner = object.__getattribute__(self, "_inner")
-            if inner is None:
-                return
-            try:
-                getattr(inner, name)(*args)
-            except Exception as exc:
-                object.__setattr__(self, "_inner", None)
-                from orchestrator.logs import get_logger
-
-                get_logger().warning("reporter.disabled", hook=name, error=f"{type(exc).__name__}: {exc}")
-
-        return call
+def _overrides(reporter: Reporter, hook: str) -> bool:
+    return getattr(type(reporter), hook) is not getattr(Reporter, hook)
 
 
 class Reporters(Reporter):
-    """Several reporters as one."""
+    """Several reporters as one. Each hook calls, in order, the reporters that override it; the first
+    exception a reporter raises is logged and that reporter is switched off for the rest of the run."""
 
-    def __init__(self, reporters: list[Reporter]) -> None:
-        self.reporters = reporters
+    def __init__(self, reporters: Iterable[Reporter]) -> None:
+        self._active = list(reporters)
+        self._by_hook: dict[str, tuple[Reporter, ...]] = {}
+        self._index()
 
-    def __getattribute__(self, name: str) -> Any:
-        if name.startswith("_") or name == "reporters":
-            return object.__getattribute__(self, name)
-        hooks = [getattr(r, name) for r in object.__getattribute__(self, "reporters")]
+    def _index(self) -> None:
+        # Per hook, only the reporters that implement it: the per-item hook of a wide fan-out then
+        # costs nothing for reporters that do not follow items.
+        self._by_hook = {hook: tuple(r for r in self._active if _overrides(r, hook)) for hook in HOOKS}
 
-        def call(*args: Any) -> None:
-            for hook in hooks:
-                hook(*args)
+    def _failed(self, reporter: Reporter, hook: str, exc: Exception) -> None:
+        from orchestrator.logs import get_logger
 
-        return call
+        if reporter in self._active:
+            self._active.remove(reporter)
+            self._index()
+        get_logger().warning(
+            "reporter.disabled", reporter=type(reporter).__qualname__, hook=hook, error=f"{type(exc).__name__}: {exc}"
+        )
+
+    def run_started(self, plan: Plan, run_id: str) -> None:
+        for r in self._by_hook["run_started"]:
+            try:
+                r.run_started(plan, run_id)
+            except Exception as exc:
+                self._failed(r, "run_started", exc)
+
+    def step_started(self, step: PlannedStep, items: int | None) -> None:
+        for r in self._by_hook["step_started"]:
+            try:
+                r.step_started(step, items)
+            except Exception as exc:
+                self._failed(r, "step_started", exc)
+
+    def item_finished(self, step: PlannedStep, index: int, ok: bool) -> None:
+        for r in self._by_hook["item_finished"]:
+            try:
+                r.item_finished(step, index, ok)
+            except Exception as exc:
+                self._failed(r, "item_finished", exc)
+
+    def step_retrying(self, step: PlannedStep, index: int | None, attempt: int, wait: float, error: str) -> None:
+        for r in self._by_hook["step_retrying"]:
+            try:
+                r.step_retrying(step, index, attempt, wait, error)
+            except Exception as exc:
+                self._failed(r, "step_retrying", exc)
+
+    def step_finished(self, step: PlannedStep, result: StepResult) -> None:
+        for r in self._by_hook["step_finished"]:
+            try:
+                r.step_finished(step, result)
+            except Exception as exc:
+                self._failed(r, "step_finished", exc)
+
+    def run_finished(self, result: RunResult) -> None:
+        for r in self._by_hook["run_finished"]:
+            try:
+                r.run_finished(result)
+            except Exception as exc:
+                self._failed(r, "run_finished", exc)

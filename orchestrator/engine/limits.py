@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 
+from orchestrator.executors.capacity import Capacity
 from orchestrator.model.playbook import LimitSpec
 
 
@@ -37,38 +37,34 @@ class RateLimiter:
 
 
 class Limit:
-    """A named cap: at most `concurrency` holders at once, started no faster than `rate`.
+    """A named cap: at most `concurrency` holders at once (a `Capacity`), started no faster than `rate`.
 
-    `acquire` and `release` rather than a context manager, and a counter with a queue of waiters
-    rather than asyncio.Semaphore: every attempt of every item takes and gives back each limit it
-    names, and the semaphore's acquire (which scans its waiters) plus two coroutines for ``async
-    with`` cost ~2 µs of it. A released slot is handed to the longest waiter, so none starves.
+    `take` and `release` rather than a context manager: every attempt of every item takes and gives
+    back each limit it names, so the common case (the limit is free) is one synchronous call.
     """
+
+    __slots__ = ("_capacity", "_rate", "name")
 
     def __init__(self, name: str, spec: LimitSpec) -> None:
         self.name = name
-        self._capped = bool(spec.concurrency)
-        self._free = spec.concurrency or 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._capacity = Capacity(spec.concurrency) if spec.concurrency else None
         self._rate = RateLimiter(spec.rate) if spec.rate else None
 
     def take(self) -> bool:
         """Take the limit at once if it is free (a slot, and no rate wait due), without awaiting;
         False, having taken nothing, otherwise. Most attempts find it free: `acquire` is for the rest."""
-        if self._capped and (self._free <= 0 or self._waiters):
+        capacity = self._capacity
+        if capacity is not None and not capacity.try_take():
             return False
         if self._rate is not None and not self._rate.take():
+            if capacity is not None:
+                capacity.give_back()
             return False
-        if self._capped:
-            self._free -= 1
         return True
 
     async def acquire(self) -> None:
-        if self._capped:
-            if self._free > 0 and not self._waiters:
-                self._free -= 1
-            else:
-                await self._wait()
+        if self._capacity is not None:
+            await self._capacity.take()
         if self._rate is not None:
             try:
                 await self._rate.acquire()
@@ -76,24 +72,6 @@ class Limit:
                 self.release()
                 raise
 
-    async def _wait(self) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot was handed over as we were cancelled: pass it on
-            elif waiter in self._waiters:  # a release may have dropped it already, as cancelled
-                self._waiters.remove(waiter)
-            raise
-
     def release(self) -> None:
-        if not self._capped:
-            return
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot goes to this waiter directly; _free is unchanged
-                return
-        self._free += 1
+        if self._capacity is not None:
+            self._capacity.give_back()

@@ -1,4 +1,4 @@
-"""The run: main steps as a dependency graph, then `rollback` if it failed, then `finally`.
+"""The runner: main steps as a dependency graph, then `rollback` if it failed, then `finally`.
 
 Each step starts the moment its dependencies are done (not wave by wave). A failed step cancels
 what is still running, unless it says `on_error: continue`. An interrupt (Ctrl-C) cancels running
@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from graphlib import TopologicalSorter
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
 from orchestrator.engine.collector import fewer_young_collections
-from orchestrator.engine.events import Reporter
+from orchestrator.engine.options import RunOptions
 from orchestrator.engine.results import RunResult, RunStatus, StepResult
 from orchestrator.engine.state import RunState
 from orchestrator.engine.step import StepRunner
@@ -31,28 +31,17 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-async def execute(
-    plan: Plan,
-    *,
-    run_id: str | None = None,
-    reporter: Reporter | None = None,
-    interrupt: asyncio.Event | None = None,
-    sleep: Callable[[float], Awaitable[Any]] | None = None,
-    settings: Mapping[str, Any] | None = None,
-    reads_only: bool = False,
-    timeout: float | None = None,
-    outputs: Literal["all", "read"] = "all",
-) -> RunResult:
+async def execute(plan: Plan, options: RunOptions | None = None) -> RunResult:
     """Run `plan` to a RunResult. Step failures are in the result; only a cancellation of the
     caller's own task propagates (after `finally` has run). With `reads_only`, only steps that
-    change nothing run; the others end `planned`, showing the request they would send. `timeout`
-    (else the playbook's) bounds the main steps: when it passes, the run fails as if a step had.
-    With `outputs="read"`, only the steps whose output a template reads keep it."""
-    state = RunState(
-        plan, run_id or new_run_id(), reporter=reporter, sleep=sleep, settings=settings, reads_only=reads_only, outputs=outputs
-    )
+    change nothing run; the others end `planned`, showing the request they would send. The
+    options' `timeout` (else the plan's) bounds the main steps: when it passes, the run fails as if
+    a step had. With `outputs="read"`, only the steps whose output a template reads keep it."""
+    options = options or RunOptions()
+    state = RunState(plan, options.run_id or new_run_id(), options)
+    timeout = options.timeout if options.timeout is not None else plan.timeout
     with fewer_young_collections(plan.config.gc.young_threshold):
-        return await _run(state, interrupt or asyncio.Event(), timeout if timeout is not None else plan.playbook.timeout)
+        return await _run(state, options.interrupt or asyncio.Event(), timeout)
 
 
 async def _run(state: RunState, interrupt: asyncio.Event, timeout: float | None) -> RunResult:
@@ -60,7 +49,7 @@ async def _run(state: RunState, interrupt: asyncio.Event, timeout: float | None)
     started = time.perf_counter()
     tokens = structlog.contextvars.bind_contextvars(run_id=run_id)
     state.reporter.run_started(plan, run_id)
-    log.info("run.started", playbook=plan.playbook.name, steps=len(plan.steps))
+    log.info("run.started", playbook=plan.name, steps=len(plan.steps))
     status: RunStatus = "succeeded"
     cancelled_from_outside = False
     try:
@@ -85,7 +74,8 @@ async def _run(state: RunState, interrupt: asyncio.Event, timeout: float | None)
     ordered = tuple(state.results.get(s.id) or _not_reached(s) for s in plan.all_steps())
     if reads_only and status == "succeeded":
         status = "planned"
-    result = RunResult(run_id, plan.playbook.name, status, time.perf_counter() - started, ordered, _path(plan))
+    path = str(plan.path) if plan.path else None
+    result = RunResult(run_id, plan.name, status, time.perf_counter() - started, ordered, path)
     log.info("run.finished", status=status, duration=round(result.duration_s, 4))
     state.reporter.run_finished(result)
     if cancelled_from_outside:
@@ -175,7 +165,3 @@ def _not_reached(step: PlannedStep) -> StepResult:
     if step.section == "rollback":  # the run did not fail: nothing to undo
         return StepResult(step.id, step.kind, step.executor, "skipped", section=step.section)
     return StepResult(step.id, step.kind, step.executor, "cancelled", error="not started", section=step.section)
-
-
-def _path(plan: Plan) -> str | None:
-    return str(plan.playbook.path) if plan.playbook.path else None

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 
-from orchestrator.actions.base import Resources
-from orchestrator.engine.events import Guarded, Reporter
-from orchestrator.engine.executors import Executors
+from orchestrator.actions.base import Resources, RunEnvironment
+from orchestrator.engine.events import Reporter, Reporters
 from orchestrator.engine.limits import Limit
+from orchestrator.engine.options import RunOptions
 from orchestrator.engine.results import StepResult
+from orchestrator.executors.build import Executors
 from orchestrator.planner import Plan
 from orchestrator.templates import Unknown
 
@@ -19,29 +18,19 @@ from orchestrator.templates import Unknown
 class RunState:
     """Owned by one run; created when it starts and closed when it ends."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        run_id: str,
-        *,
-        reporter: Reporter | None = None,
-        sleep: Callable[[float], Awaitable[Any]] | None = None,
-        settings: Mapping[str, Any] | None = None,
-        reads_only: bool = False,
-        outputs: Literal["all", "read"] = "all",
-    ) -> None:
+    def __init__(self, plan: Plan, run_id: str, options: RunOptions) -> None:
         self.plan = plan
         self.run_id = run_id
-        self.reads_only = reads_only
+        self.options = options
+        self.reads_only = options.reads_only
         # With outputs="read", a step whose output no template reads keeps none: a fan-out of
         # 100,000 requests then holds no responses. None: every step keeps its output.
-        self.outputs_kept = plan.outputs_read() if outputs == "read" else None
-        self.reporter: Reporter = Guarded(reporter) if reporter is not None else Reporter()
-        self.sleep = sleep or asyncio.sleep
-        self.settings = dict(settings or {})
-        self.settings.setdefault("config", plan.config)
-        self.executors = Executors(plan.config, [str(plan.playbook.base_dir)])
-        self.limits = {name: Limit(name, spec) for name, spec in plan.playbook.limits.items()}
+        self.outputs_kept = plan.outputs_read if options.outputs == "read" else None
+        self.reporter: Reporter = Reporters(options.reporters) if options.reporters else Reporter()
+        self.sleep = options.sleep
+        self.env = RunEnvironment(plan.config, options.target, options.sleep, options.clock)
+        self.executors = Executors(plan.config, [str(plan.base_dir)])
+        self.limits = {name: Limit(name, spec) for name, spec in plan.limits.items()}
         self.resources = Resources()
         self.results: dict[str, StepResult] = {}
         #: Why running steps are being cancelled, when the run knows better than "cancelled".

@@ -14,7 +14,6 @@ from orchestrator.actions.base import StepContext
 from orchestrator.engine.deadline import Deadlines
 from orchestrator.engine.limits import Limit
 from orchestrator.engine.results import StepResult
-from orchestrator.engine.retry import RetryPolicy
 from orchestrator.engine.state import RunState
 from orchestrator.errors import TemplateError, describe
 from orchestrator.logs import get_logger
@@ -67,19 +66,15 @@ class StepRunner:
         self.step = step
         self.state = state
         self.executor = state.executors[step.kind]
-        self.policy = RetryPolicy(step.retry, state.sleep)
-        self.limits: list[Limit] = [state.limits[name] for name in step.limits]
+        self.limits: list[Limit] = [state.limits[name] for name in step.limits]  # in the plan's global order
         self.deadlines = Deadlines(step.timeout) if step.timeout is not None else None
-        self.pass_context = self.executor.name in ("processes", "dask")
-        self.raw = step.step.params  # computed once: pydantic's private-attribute lookup is slow per item
-        self.settings = {**state.settings, "retry_on_status": step.retry.retry_on_status}
         self.keep = state.keeps_output(step.id)
         self.attempts = 0
         self.retries = 0
         # One attempt, no limit, no timeout, no log context to ship: each item is one plain await.
-        self.direct = step.retry.attempts == 1 and not self.limits and step.timeout is None and not self.pass_context
+        self.direct = step.retry.attempts == 1 and not self.limits and step.timeout is None and not step.ships_log_context
         # In a `--dry-run=reads` run only steps that change nothing are run; the others are shown.
-        self.plan_only = state.reads_only and not (step.step.read_only or step.action.is_read_only(step.step.params))
+        self.plan_only = state.reads_only and not step.read_only
 
     async def run(self) -> StepResult:
         step, state = self.step, self.state
@@ -237,7 +232,7 @@ class StepRunner:
             raise _NotKnowable
         if self.direct:  # nothing to wrap the call in: the executor's own awaitable is the item
             self.attempts = 1
-            ctx = StepContext(state.run_id, step.id, index, 1, state.resources, self.settings, self.raw)
+            ctx = StepContext(state.run_id, step.id, index, 1, state.resources, state.env, step.retry.retry_on_status, step.raw_params)
             return self.executor.run(step.action.invocation(params, with_, ctx), _NO_CONTEXT)
         return self.attempted(params, with_, index)
 
@@ -247,7 +242,7 @@ class StepRunner:
         try:
             return await self.attempt(params, with_, index, 1)
         except BaseException as exc:
-            if not self.policy.retries(exc):
+            if not self.step.retry.retries(exc):
                 raise
             first = exc
         step, state = self.step, self.state
@@ -259,7 +254,9 @@ class StepRunner:
             state.reporter.step_retrying(step, index, attempt_no, wait, error)
 
         try:
-            value, _ = await self.policy.after(first, functools.partial(self.attempt, params, with_, index), on_retry)
+            value, _ = await step.retry.after(
+                first, functools.partial(self.attempt, params, with_, index), state.sleep, on_retry
+            )
         finally:
             # `attempt` is bound in the worker's context, which its next item shares: leave none behind.
             _unbind("attempt")
@@ -272,9 +269,9 @@ class StepRunner:
         if n > 1:
             self.retries += 1
             _bind(attempt=n)
-        ctx = StepContext(state.run_id, step.id, index, n, state.resources, self.settings, self.raw)
+        ctx = StepContext(state.run_id, step.id, index, n, state.resources, state.env, step.retry.retry_on_status, step.raw_params)
         call = step.action.invocation(params, with_, ctx)
-        log_context = _context() if self.pass_context else _NO_CONTEXT
+        log_context = _context() if step.ships_log_context else _NO_CONTEXT
         taken = 0
         try:
             for limit in self.limits:  # taken outside the timeout: waiting for capacity is not the attempt's time

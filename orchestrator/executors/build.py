@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.actions.base import Invocation
 from orchestrator.config import Config, ExecutorSpec
-from orchestrator.executors.base import Executor
-from orchestrator.executors.inline import AsyncioExecutor
+from orchestrator.executors.base import Executor, Invocation
+from orchestrator.executors.event_loop import AsyncioExecutor
 from orchestrator.executors.threads import ThreadExecutor
 from orchestrator.logs import active_settings, child_initializer
 from orchestrator.model.values import KINDS, Kind

@@ -8,7 +8,8 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from orchestrator.actions.base import Invocation
+from orchestrator.errors import ExecutorUnavailable
+from orchestrator.executors.base import Invocation
 
 
 def _with_log_context(log_context: Mapping[str, Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -46,7 +47,7 @@ class DaskExecutor:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise RuntimeError("the dask executor needs the `dask` extra: pip install 'orchestrator[dask]'") from None
+            raise ExecutorUnavailable("the dask executor needs the `dask` extra: pip install 'orchestrator[dask]'") from None
         address: Any = self.address
         if self.address == "local":
             self._cluster = await LocalCluster(  # type: ignore[no-untyped-call]

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Mapping
 from types import CoroutineType
 from typing import Any
 
-from orchestrator.actions.base import Invocation
+from orchestrator.executors.base import Invocation
 
 
 class AsyncioExecutor:

@@ -17,7 +17,6 @@ import contextlib
 import multiprocessing
 import os
 import pickle
-import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
+from orchestrator.errors import ExecutorUnavailable, WorkerDied
 from orchestrator.executors import _worker
 from orchestrator.executors._worker import describe
 
@@ -43,19 +43,6 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _START_LOCK = threading.Lock()
 
 
-class WorkerDied(RuntimeError):
-    """The worker process running a call exited before replying."""
-
-    def __init__(self, pid: int, exitcode: int | None, running: str) -> None:
-        super().__init__(f"worker process {pid} died ({describe_exit(exitcode)}) while running {running}")
-        self.pid = pid
-        self.exitcode = exitcode
-        self.running = running
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.pid, self.exitcode, self.running))
-
-
 class RemoteError(Exception):
     """Stand-in for an exception raised in a worker that could not be pickled back to the parent."""
 
@@ -67,18 +54,6 @@ class RemoteError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.type_name, self.message, self.traceback))
-
-
-def describe_exit(exitcode: int | None) -> str:
-    """``exit code 3`` / ``killed by signal 9, SIGKILL``, from a multiprocessing exit code."""
-    if exitcode is None:
-        return "exit status unknown"
-    if exitcode >= 0:
-        return f"exit code {exitcode}"
-    try:
-        return f"killed by signal {-exitcode}, {signal.Signals(-exitcode).name}"
-    except ValueError:
-        return f"killed by signal {-exitcode}"
 
 
 class _WorkerGone(Exception):
@@ -593,8 +568,8 @@ def _rebuild_exception(reply: tuple[Any, ...], pid: int) -> BaseException:
     return exc
 
 
-def _closed_error() -> RuntimeError:
-    return RuntimeError("ProcessPool is closed")
+def _closed_error() -> ExecutorUnavailable:
+    return ExecutorUnavailable("ProcessPool is closed")
 
 
 def _preload_in_forkserver() -> None:

@@ -6,11 +6,13 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from orchestrator.actions.base import Invocation
+from orchestrator.executors.base import Invocation
 
 #: The name of every pool thread starts with this (the CLI looks for calls still running at exit).
 THREAD_PREFIX = "orchestrator-blocking"
@@ -44,3 +46,15 @@ class ThreadExecutor:
         if pool is not None:
             # Queued calls are dropped; running ones finish in the background (threads cannot be killed).
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def running_blocking_calls(grace: float = 0.5) -> int:
+    """How many pool threads are still running a call after `grace` seconds for idle ones to end.
+
+    Python cannot stop a thread: a call stuck in a vendor SDK outlives its step (a timeout, a
+    cancellation), and the interpreter waits for pool threads at exit."""
+    threads = [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+    deadline = time.monotonic() + grace
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return sum(thread.is_alive() for thread in threads)

@@ -1,15 +1,17 @@
-"""The playbook model: strict, frozen, and built from the action registry.
+"""The playbook model: strict, frozen, and built from the actions a registry describes.
 
 Every key is known (a typo such as ``retyr:`` is an error), loose input is normalised once
 (durations, rates, ``retry: 3``), and a step names exactly one action. The step model is generated
-from the registry, so a new action is a plain addition and the JSON Schema follows it.
+from the actions' descriptions (`ActionDescription`, a protocol defined here so the model depends
+on no action), so a new action is a plain addition and the JSON Schema follows it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Protocol
 
 from pydantic import (
     BaseModel,
@@ -24,11 +26,28 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.model.source import SourceMap
 from orchestrator.model.values import Duration, Kind, Rate, StepId
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ActionDescription(Protocol):
+    """What the model needs to know of an action: the key a step names it by, the type of the
+    value under that key, and a one-line summary (the schema's hover text)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params_type(self) -> Any: ...
+
+    @property
+    def summary(self) -> str: ...
+
+
+#: The actions a playbook may use, in a fixed order (hashable, so the generated models are cached).
+Actions = tuple[ActionDescription, ...]
 
 
 class RetrySpec(BaseModel):
@@ -126,13 +145,13 @@ def _one_action(names: tuple[str, ...]) -> Any:
 
 
 @cache
-def step_model(registry: ActionRegistry) -> type[StepBase]:
-    """The pydantic model of a step for the actions in `registry`."""
+def step_model(actions: Actions) -> type[StepBase]:
+    """The pydantic model of a step that names one of `actions`."""
     fields: dict[str, Any] = {
-        a.name: (Optional[a.params_type], Field(None, description=(type(a).__doc__ or "").strip().split("\n")[0]))  # noqa: UP045
-        for a in registry
+        a.name: (Optional[a.params_type], Field(None, description=a.summary))  # noqa: UP045
+        for a in actions
     }
-    names = tuple(a.name for a in registry)
+    names = tuple(a.name for a in actions)
     return create_model(
         "Step", __base__=StepBase, __validators__={"_one_action": _one_action(names)}, **fields
     )
@@ -188,9 +207,14 @@ class PlaybookBase(BaseModel):
 
 
 @cache
-def playbook_model(registry: ActionRegistry) -> type[PlaybookBase]:
-    """The pydantic model of a whole playbook for the actions in `registry`."""
-    step = step_model(registry)
+def playbook_model(actions: Sequence[ActionDescription]) -> type[PlaybookBase]:
+    """The pydantic model of a whole playbook whose steps name `actions`."""
+    return _playbook_model(tuple(actions))
+
+
+@cache
+def _playbook_model(actions: Actions) -> type[PlaybookBase]:
+    step = step_model(actions)
     return create_model(
         "Playbook",
         __base__=PlaybookBase,
@@ -198,10 +222,6 @@ def playbook_model(registry: ActionRegistry) -> type[PlaybookBase]:
         rollback=(list[step], Field(default_factory=list, description="Run in order when the run fails.")),  # type: ignore[valid-type]
         finally_=(list[step], Field(default_factory=list, alias="finally", description="Run in order at the end, always.")),  # type: ignore[valid-type]
     )
-
-
-def default_playbook_model() -> type[PlaybookBase]:
-    return playbook_model(default_registry())
 
 
 Playbook = PlaybookBase

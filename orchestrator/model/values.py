@@ -39,13 +39,9 @@ def parse_rate(value: Any) -> float:
     raise ValueError(f"expected a rate like 50/s or 600/m, got {value!r}")
 
 
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
 Duration = Annotated[
     float,
-    BeforeValidator(_duration),
+    BeforeValidator(parse_duration),
     WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION.pattern}]}),
 ]
 Rate = Annotated[

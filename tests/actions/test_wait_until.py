@@ -1,5 +1,5 @@
 """Specification of `wait_until`: a request repeated every `interval` until `until` holds about the
-response, or `timeout` passes. Long waits run on injected time (settings `clock` and `sleep`)."""
+response, or `timeout` passes. Long waits run on injected time (the run options `clock` and `sleep`)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ async def test_times_out_with_a_clear_error(server: Server, write_playbook: Writ
         '    wait_until: {url: "{{ api }}/op", until: "response.json.status == \'done\'", interval: 1s, timeout: 60s}\n'
     ))
     clock = Clock()
-    result = await run(path, vars={"api": server.url}, sleep=clock.sleep, settings={"clock": clock, "sleep": clock.sleep})
+    result = await run(path, vars={"api": server.url}, sleep=clock.sleep, clock=clock)
     step = result.step("wait")
     assert step.status == "failed" and step.attempts == 1
     assert step.error == "step 'wait': condition not met after 60s: response.json.status == 'done'; last status 200"
@@ -68,7 +68,7 @@ async def test_transient_statuses_are_tolerated_and_retry_after_honoured(server:
         '  - id: wait\n    wait_until: {url: "{{ api }}/op", until: "{{ response.json.status == \'done\' }}", interval: 2s}\n'
     ))
     clock = Clock()
-    result = await run(path, vars={"api": server.url}, settings={"clock": clock, "sleep": clock.sleep})
+    result = await run(path, vars={"api": server.url}, sleep=clock.sleep, clock=clock)
     assert result.step("wait").status == "succeeded"
     assert result.step("wait").output["json"] == {"status": "done"}
     assert clock.waits == [2.0, 2.0, 7.0, 2.0]
@@ -79,7 +79,7 @@ async def test_retry_after_past_the_deadline_gives_up_at_once(server: Server, wr
     server.script("/op", (503, {}, {"Retry-After": "120"}))
     path = write_playbook(one_step('  - id: wait\n    wait_until: {url: "{{ api }}/op", until: "true", timeout: 30s}\n'))
     clock = Clock()
-    result = await run(path, vars={"api": server.url}, settings={"clock": clock, "sleep": clock.sleep})
+    result = await run(path, vars={"api": server.url}, sleep=clock.sleep, clock=clock)
     assert result.step("wait").error == "step 'wait': condition not met after 30s: true; last status 503"
     assert len(server.seen) == 1 and clock.waits == []
 
@@ -96,7 +96,7 @@ async def test_dropped_connections_are_tolerated(server: Server, write_playbook:
     server.script("/op", drop, drop, (200, {"status": "done"}, {}))
     path = write_playbook(one_step('  - id: wait\n    wait_until: {url: "{{ api }}/op", until: response.json.status == "done"}\n'))
     clock = Clock()
-    result = await run(path, vars={"api": server.url}, settings={"clock": clock, "sleep": clock.sleep})
+    result = await run(path, vars={"api": server.url}, sleep=clock.sleep, clock=clock)
     assert result.step("wait").status == "succeeded"
     assert len(server.seen) == 3 and clock.waits == [1.0]
 
@@ -105,7 +105,7 @@ async def test_unexpected_status_fails_at_once(server: Server, write_playbook: W
     """A status neither expected nor transient (a 404) ends the wait at once, naming the request."""
     path = write_playbook(one_step('  - id: wait\n    wait_until: {url: "{{ api }}/nothing?token=abc123", until: "true"}\n'))
     clock = Clock()
-    result = await run(path, vars={"api": server.url}, settings={"clock": clock, "sleep": clock.sleep})
+    result = await run(path, vars={"api": server.url}, sleep=clock.sleep, clock=clock)
     step = result.step("wait")
     assert step.status == "failed" and len(server.seen) == 1
     assert f"step 'wait': GET {server.url}/nothing?token=*** answered 404, expected 2xx" in str(step.error)

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 import orchestrator
-from orchestrator.config import Config
+from orchestrator.config import Config, TargetSettings
 from orchestrator.emulator import CREDENTIALS
 
 REGION = "us-east-1"
@@ -46,11 +46,11 @@ def run_aws(tmp_path: Path, moto_url: str) -> Callable[..., Awaitable[orchestrat
     `aws` steps talk to the emulator (or to `endpoint`); pass `sleeps=Sleeps()` to see the retry waits."""
 
     async def run(text: str, *, vars: dict[str, Any] | None = None, endpoint: str | None = None,
-                  settings: dict[str, Any] | None = None, sleeps: Sleeps | None = None) -> orchestrator.RunResult:
+                  settings: TargetSettings | None = None, sleeps: Sleeps | None = None) -> orchestrator.RunResult:
         playbook = orchestrator.loads(textwrap.dedent(text), file=str(tmp_path / "p.yml"))
         config = Config(aws={"endpoint_url": endpoint or moto_url, "region": REGION})
         plan = orchestrator.plan(playbook, vars=vars, config=config)
-        run_settings = {"aws_credentials": dict(CREDENTIALS)} if settings is None else settings
+        run_settings = TargetSettings(aws_credentials=dict(CREDENTIALS)) if settings is None else settings
         return await orchestrator.arun(plan, settings=run_settings, sleep=sleeps or Sleeps())
 
     return run

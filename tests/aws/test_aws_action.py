@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from orchestrator.actions.aws_clients import AwsClients
+from orchestrator.config import TargetSettings
 from orchestrator.emulator import CREDENTIALS, MotoProcess, MotoServer
 from tests.aws.conftest import REGION, FakeAws, RunAws, Sleeps
 
@@ -256,7 +257,7 @@ async def test_endpoint_in_run_settings_overrides_the_configuration(run_aws: Run
           - id: list
             aws: {service: s3, operation: list_buckets}
         """, endpoint=f"http://127.0.0.1:{closed_port()}",
-        settings={"aws_endpoint_url": moto_url, "aws_credentials": dict(CREDENTIALS)})
+        settings=TargetSettings(aws_endpoint_url=moto_url, aws_credentials=dict(CREDENTIALS)))
     assert result.status == "succeeded", result.steps
     assert "Buckets" in result.step("list").output
 
@@ -275,7 +276,7 @@ async def test_a_loopback_emulator_is_reached_directly_when_a_proxy_is_set(
         steps:
           - id: list
             aws: {service: s3, operation: list_buckets}
-        """, settings={"aws_endpoint_url": moto_url, "aws_credentials": dict(CREDENTIALS)})
+        """, settings=TargetSettings(aws_endpoint_url=moto_url, aws_credentials=dict(CREDENTIALS)))
     assert result.status == "succeeded", result.step("list").error
 
 
@@ -292,7 +293,7 @@ async def test_missing_credentials_fail_at_once_and_say_what_to_do(run_aws: RunA
           - id: list
             retry: 3
             aws: {service: s3, operation: list_buckets}
-        """, settings={})
+        """, settings=TargetSettings())
     step = result.step("list")
     assert (step.status, step.attempts) == ("failed", 1)
     assert step.error is not None and "no AWS credentials found" in step.error
@@ -325,7 +326,7 @@ def test_moto_process_serves_from_a_child_and_stops() -> None:
     with MotoProcess() as moto:
         assert moto.url is not None and moto.process is not None
         process = moto.process
-        s3 = boto3.session.Session(**moto.run_settings()["aws_credentials"]).client(
+        s3 = boto3.session.Session(**moto.run_settings().aws_credentials).client(
             "s3", region_name=REGION, endpoint_url=moto.url)
         s3.create_bucket(Bucket="in-a-child")
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["in-a-child"]

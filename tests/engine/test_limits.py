@@ -121,3 +121,22 @@ def test_take_under_a_rate_starts_one_and_refuses_the_next_until_its_slot() -> N
     assert limit.take() is False  # 0.5 s must pass first
     now[0] += 0.5
     assert limit.take() is True
+
+
+async def test_steps_naming_the_same_limits_in_opposite_orders_both_finish(plan_of) -> None:
+    """Two fan-outs naming limits [a, b] and [b, a] (each `concurrency: 1`) cannot deadlock: every
+    attempt takes its limits in the playbook's one order (that of `limits:`), whatever order the
+    step lists them in, so no attempt holds b while waiting for a."""
+    plan = plan_of(f"""
+        name: opposite orders
+        limits:
+          a: {{concurrency: 1}}
+          b: {{concurrency: 1}}
+        steps:
+          - {{id: forward, for_each: "{{{{ range(50) }}}}", concurrency: 10, limit: [a, b], call: '{H}:slow', with: {{seconds: 0}}}}
+          - {{id: backward, for_each: "{{{{ range(50) }}}}", concurrency: 10, limit: [b, a], call: '{H}:slow', with: {{seconds: 0}}}}
+        """)
+    assert plan.step("forward").limits == plan.step("backward").limits == ("a", "b")
+    result = await finishes_within(orchestrator.arun(plan), 20)
+    assert result.status == "succeeded", [(s.id, s.error) for s in result.steps]
+    assert [s.items for s in result.steps] == [50, 50]

@@ -74,4 +74,4 @@ steps:
   - id: wait
     wait_until: {url: "http://127.0.0.1:9/ops", until: "response.json.status == steps.expected.output"}
 """))
-    assert plan.outputs_read() == frozenset({"expected"})
+    assert plan.outputs_read == frozenset({"expected"})

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from orchestrator.executors.processes import ProcessPool, RemoteError, WorkerDied
+from orchestrator.errors import WorkerDied
+from orchestrator.executors.processes import ProcessPool, RemoteError
 
 from . import cpu_funcs
 
