@@ -90,8 +90,11 @@ class Plan:
     name: str = ""
     #: The playbook's file, if it was loaded from one.
     path: Path | None = None
-    #: The folder whose modules `call:` steps import (worker processes get it on their sys.path).
+    #: The playbook's folder, whose modules `call:` steps import.
     base_dir: Path = field(default_factory=Path.cwd)
+    #: The folder to put on `sys.path` while the plan runs (and in worker processes): `base_dir`
+    #: when some step is a `call:`, else None, so a stray module there shadows nothing.
+    import_path: Path | None = None
     limits: Mapping[str, LimitSpec] = field(default_factory=dict)
     #: Bound on the main steps, in seconds (the playbook's `timeout:`).
     timeout: float | None = None
@@ -163,6 +166,7 @@ class _Planner:
         pb = self.pb
         return Plan(
             pb, self.config, self.vars, main, rollback, finally_, name=pb.name, path=pb.path, base_dir=pb.base_dir,
+            import_path=pb.base_dir if any(s.action.accepts_with for s in (*main, *rollback, *finally_)) else None,
             limits=dict(pb.limits), timeout=pb.timeout, outputs_read=_outputs_read((*main, *rollback, *finally_)),
         )
 

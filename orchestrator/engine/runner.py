@@ -8,6 +8,7 @@ steps and still runs `finally`. Every step task is owned by one TaskGroup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -16,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.actions.modules import importable
 from orchestrator.engine.collector import fewer_young_collections
 from orchestrator.engine.options import RunOptions
 from orchestrator.engine.results import RunResult, RunStatus, StepResult
@@ -40,7 +42,8 @@ async def execute(plan: Plan, options: RunOptions | None = None) -> RunResult:
     options = options or RunOptions()
     state = RunState(plan, options.run_id or new_run_id(), options)
     timeout = options.timeout if options.timeout is not None else plan.timeout
-    with fewer_young_collections(plan.config.gc.young_threshold):
+    folder = importable(plan.import_path) if plan.import_path is not None else contextlib.nullcontext()
+    with fewer_young_collections(plan.config.gc.young_threshold), folder:
         return await _run(state, options.interrupt or asyncio.Event(), timeout)
 
 

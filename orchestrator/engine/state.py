@@ -29,7 +29,7 @@ class RunState:
         self.reporter: Reporter = Reporters(options.reporters) if options.reporters else Reporter()
         self.sleep = options.sleep
         self.env = RunEnvironment(plan.config, options.target, options.sleep, options.clock)
-        self.executors = Executors(plan.config, [str(plan.base_dir)])
+        self.executors = Executors(plan.config, [str(plan.import_path)] if plan.import_path is not None else [])
         self.limits = {name: Limit(name, spec) for name, spec in plan.limits.items()}
         self.resources = Resources()
         self.results: dict[str, StepResult] = {}
