@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -63,12 +64,27 @@ class DaskExecutor:
         try:
             return await future
         except BaseException:
-            cancelling = future.cancel()  # a coroutine on an asynchronous client: run it, unawaited
-            if inspect.isawaitable(cancelling):
-                task = asyncio.ensure_future(cancelling)
+            if not future.done():  # the caller gave up (a timeout, a failing sibling, Ctrl-C)
+                task = asyncio.ensure_future(self._stop(client, future))
                 self._cancels.add(task)
                 task.add_done_callback(self._cancels.discard)
             raise
+
+    async def _stop(self, client: Any, future: Any) -> None:
+        """Stop a call nobody waits for. Cancelling a Dask future only forgets a task that has not
+        started: one already running keeps its worker busy to the end, and the next steps queue
+        behind it. So the worker process running it exits (its nanny starts a new one), as the
+        process pool kills the worker of a cancelled call; the exit runs on the worker's event
+        loop, not in the busy task thread. Dask runs other calls that were on that worker again
+        elsewhere."""
+        processing = await client.processing()
+        workers = [worker for worker, keys in processing.items() if future.key in keys]
+        cancelling = future.cancel()  # first, so the task is not rescheduled when its worker goes
+        if inspect.isawaitable(cancelling):
+            await cancelling
+        if workers:
+            with contextlib.suppress(Exception):  # the worker's connection drops as it exits: expected
+                await client.run(os._exit, 1, workers=workers, on_error="ignore")
 
     async def aclose(self) -> None:
         for task in list(self._cancels):
