@@ -98,3 +98,30 @@ async def gc_threshold(seconds: float = 0.0) -> list[int]:
     """The garbage collector's thresholds as a step sees them, after `seconds`."""
     await asyncio.sleep(seconds)
     return list(gc.get_threshold())
+
+
+_barriers: dict[str, threading.Barrier] = {}
+_barriers_lock = threading.Lock()
+
+
+def meet(key: str, parties: int) -> str:
+    """Return once `parties` calls with this `key` are inside it at the same time: proof that they
+    overlap, with no clock. Raises BrokenBarrierError if they have not all arrived within 10 s."""
+    with _barriers_lock:
+        barrier = _barriers.setdefault(key, threading.Barrier(parties, timeout=10))
+    barrier.wait()
+    return threading.current_thread().name
+
+
+_signals: dict[str, asyncio.Event] = {}
+
+
+async def send_signal(key: str) -> str:
+    _signals.setdefault(key, asyncio.Event()).set()
+    return key
+
+
+async def await_signal(key: str, seconds: float = 10.0) -> str:
+    """Wait until `send_signal(key)` has run (TimeoutError after `seconds`)."""
+    await asyncio.wait_for(_signals.setdefault(key, asyncio.Event()).wait(), seconds)
+    return key
