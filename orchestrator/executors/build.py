@@ -1,36 +1,18 @@
-"""The executors of one run, built from configuration and closed when the run ends."""
+"""The executors of one run, one per kind of work, built from configuration and closed when the run ends.
+
+Each executor type is imported only when a configuration names it: a run whose cpu steps go to
+Dask never imports the process pool, and one with no cpu step at all starts no process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from orchestrator.config import Config, ExecutorSpec
-from orchestrator.executors.base import Executor, Invocation
+from orchestrator.executors.base import Executor
 from orchestrator.executors.event_loop import AsyncioExecutor
 from orchestrator.executors.threads import ThreadExecutor
-from orchestrator.logs import active_settings, child_initializer
 from orchestrator.model.values import KINDS, Kind
-
-
-class ProcessExecutor:
-    """The process pool behind the `processes` executor type."""
-
-    name = "processes"
-
-    def __init__(self, spec: ExecutorSpec, sys_path: Sequence[str]) -> None:
-        from orchestrator.executors.processes import ProcessPool
-
-        self.pool = ProcessPool(
-            spec.worker_count(), start_method=spec.start_method, initializer=child_initializer,
-            initargs=(active_settings(),), sys_path=sys_path,
-        )
-
-    async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:
-        return await self.pool.call(call.fn, call.args, call.kwargs, log_context=log_context)
-
-    async def aclose(self) -> None:
-        await self.pool.aclose()
 
 
 def build_executor(spec: ExecutorSpec, sys_path: Sequence[str] = ()) -> Executor:
@@ -39,6 +21,8 @@ def build_executor(spec: ExecutorSpec, sys_path: Sequence[str] = ()) -> Executor
     if spec.type == "threads":
         return ThreadExecutor(spec.worker_count())
     if spec.type == "processes":
+        from orchestrator.executors.processes.executor import ProcessExecutor
+
         return ProcessExecutor(spec, sys_path)
     from orchestrator.executors.dask import DaskExecutor
 

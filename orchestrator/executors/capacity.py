@@ -69,7 +69,7 @@ class Capacity:
         try:
             await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.give_back()  # the slot was handed over as we were cancelled: pass it on
             elif waiter in self._waiters:  # a release may have dropped it already, as cancelled
                 self._waiters.remove(waiter)
@@ -80,6 +80,13 @@ class Capacity:
         if self._held <= self._total and self._hand_over():
             return  # the slot changes hands; the count of holders is unchanged
         self._held -= 1
+
+    def fail_waiters(self, error: BaseException) -> None:
+        """Every caller waiting for a slot raises `error` instead (the owner is closing)."""
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def _hand_over(self) -> bool:
         while self._waiters:

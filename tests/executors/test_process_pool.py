@@ -8,16 +8,19 @@ import io
 import pickle
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from orchestrator.errors import WorkerDied
+from orchestrator.errors import ExecutorUnavailable, WorkerDied
 from orchestrator.executors.processes import ProcessPool, RemoteError
 
 from . import cpu_funcs
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from pathlib import Path
 
 
 @pytest.fixture
@@ -193,7 +196,7 @@ async def test_aclose_leaves_no_worker_processes_and_is_idempotent() -> None:
     assert pool.pids() == []
     assert not pids & descendants()
     await pool.aclose()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ExecutorUnavailable, match="closed"):
         await pool.call(cpu_funcs.getpid)
 
 
@@ -210,3 +213,68 @@ async def test_what_a_worker_writes_to_stderr_reaches_the_parents_sys_stderr(
     with pytest.raises(WorkerDied):
         await pool.call(cpu_funcs.write_stderr_then_exit, ("last words", 3))
     assert seen.getvalue().endswith("no newlinelast words\n")
+
+
+async def test_waiting_calls_are_served_first_come_first_served() -> None:
+    """Calls queued behind a busy worker run in the order they arrived."""
+    async with ProcessPool(1) as pool:
+        order: list[int] = []
+
+        async def queued(i: int) -> None:
+            await pool.call(cpu_funcs.getpid)
+            order.append(i)
+
+        running = asyncio.create_task(pool.call(cpu_funcs.sleep_pid, (0.3,)))
+        await asyncio.sleep(0.05)
+        waiting = []
+        for i in range(4):
+            waiting.append(asyncio.create_task(queued(i)))
+            await asyncio.sleep(0)  # in the queue before the next one
+        await asyncio.gather(running, *waiting)
+        assert order == [0, 1, 2, 3]
+        assert len(pool.pids()) == 1
+
+
+async def test_a_worker_that_dies_while_idle_is_replaced_not_failed() -> None:
+    """A worker killed between calls is dropped; the next call gets a new worker and succeeds."""
+    async with ProcessPool(1) as pool:
+        first = await pool.call(cpu_funcs.getpid)
+        psutil.Process(first).kill()
+        for _ in range(100):  # the pool notices the death through the loop's reader on its sentinel
+            if first not in pool.pids():
+                break
+            await asyncio.sleep(0.01)
+        second = await pool.call(cpu_funcs.getpid)
+        assert second != first
+        assert pool.pids() == [second]
+
+
+async def test_aclose_fails_the_calls_waiting_for_a_worker() -> None:
+    """Calls queued for a slot when the pool closes fail with ExecutorUnavailable, not WorkerDied."""
+    pool = ProcessPool(1)
+    busy = asyncio.create_task(pool.call(cpu_funcs.sleep_pid, (30,)))
+    await asyncio.sleep(0.05)
+    waiting = [asyncio.create_task(pool.call(cpu_funcs.getpid)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    await pool.aclose()
+    for task in waiting:
+        with pytest.raises(ExecutorUnavailable, match="closed"):
+            await task
+    with pytest.raises((WorkerDied, ExecutorUnavailable)):
+        await busy  # killed if it had started, else the start itself met the closed pool
+    assert pool.pids() == []
+
+
+async def test_aclose_during_a_worker_start_leaves_no_process() -> None:
+    """A pool closed while a worker process is still starting reaps that process once it is up."""
+    before = descendants()
+    pool = ProcessPool(1)
+    call = asyncio.create_task(pool.call(cpu_funcs.getpid))
+    await asyncio.sleep(0)  # the start is under way in its helper thread
+    await pool.aclose()
+    with pytest.raises(ExecutorUnavailable, match="closed"):
+        await call
+    assert pool.pids() == []
+    # Only the forkserver (started by the first pool of this process) may be new.
+    for pid in descendants() - before:
+        assert "forkserver" in " ".join(psutil.Process(pid).cmdline())

@@ -1,7 +1,8 @@
-"""Child side of :mod:`orchestrator.executors.processes`: run pickled calls, one at a time.
+"""Child side of the process pool: a worker process's loop, running pickled calls one at a time.
 
 Every worker process imports this module when it starts, so it stays import-light:
-stdlib plus structlog (for the per-call log context) and nothing else from the project.
+stdlib plus structlog (for the per-call log context) and nothing else from the project (the
+package's ``__init__`` imports the parent side lazily, for the same reason).
 
 Protocol, one request and one reply per call, each a single ``send_bytes`` message:
 
