@@ -15,14 +15,16 @@ import asyncio
 import cProfile
 import pstats
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import workloads
 from bench.common import ROOT, Cell, measure_rounds, ratio, say, table, timed_run, verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @dataclass(frozen=True)

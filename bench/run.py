@@ -16,9 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import overhead, scale, talk_table
 from bench.common import (
@@ -34,6 +33,9 @@ from bench.common import (
     wait_until_idle,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DOCS = ROOT / "docs"
 #: Benches other engineers own; run as scripts in full mode when present, their output kept verbatim.

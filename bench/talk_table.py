@@ -14,11 +14,10 @@ import asyncio
 import functools
 import math
 import os
-from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import workloads
 from bench.common import (
@@ -35,6 +34,9 @@ from bench.common import (
     verdict,
     wait_until_idle,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
 
 WIDTH = 10  # items in flight: threads, semaphore, engine `concurrency`
 PROCESSES = os.cpu_count() or 1  # ProcessPoolExecutor's default, and the engine's `workers: auto`

@@ -11,9 +11,11 @@ import queue
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import IO, ClassVar, Self
+from typing import IO, TYPE_CHECKING, ClassVar, Self
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import TracebackType
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:

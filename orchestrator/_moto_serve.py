@@ -13,7 +13,10 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 URL_PREFIX = "MOTO_URL="
 

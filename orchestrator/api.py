@@ -11,21 +11,24 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import FrameType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from orchestrator.actions.registry import ActionRegistry
 from orchestrator.config import Config, TargetSettings
 from orchestrator.engine.events import Reporter
 from orchestrator.engine.options import RunOptions
-from orchestrator.engine.results import RunResult
 from orchestrator.engine.runner import execute, new_run_id
 from orchestrator.errors import OrchestratorError
 from orchestrator.executors.threads import running_blocking_calls
 from orchestrator.loader import load
 from orchestrator.model.playbook import Playbook
 from orchestrator.planner import Plan, build_plan
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from types import FrameType
+
+    from orchestrator.actions.registry import ActionRegistry
+    from orchestrator.engine.results import RunResult
 
 Target = Plan | Playbook | str | os.PathLike[str]
 

@@ -7,11 +7,10 @@ project's ``config/default.yml`` is the default; ``--config FILE`` replaces it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -19,6 +18,9 @@ from orchestrator.errors import ConfigError, Diagnostic
 from orchestrator.model.source import YamlError, load_yaml
 from orchestrator.model.validation import diagnostics
 from orchestrator.model.values import Kind
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 ExecutorType = Literal["asyncio", "threads", "processes", "dask"]

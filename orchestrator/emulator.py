@@ -16,13 +16,15 @@ Neither touches ``os.environ``. Whatever talks to the emulator gets dummy creden
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from orchestrator import _moto_serve
 from orchestrator._child_server import ChildServer
 from orchestrator.config import TargetSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
 
 URL_PREFIX = _moto_serve.URL_PREFIX
 START_TIMEOUT = 30.0  # importing moto takes a second or two; more on a loaded machine

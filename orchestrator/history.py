@@ -18,7 +18,6 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.engine.events import Reporter
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from orchestrator.engine.results import RunResult, StepResult
     from orchestrator.planner import Plan, PlannedStep
 

@@ -11,11 +11,10 @@ The Plan is the run's only input: the engine reads what is decided here, never t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.actions.base import Action, PlanContext, Problem
 from orchestrator.actions.registry import ActionRegistry, default_registry
@@ -23,7 +22,6 @@ from orchestrator.config import Config, load_config
 from orchestrator.errors import Diagnostic, PlaybookError
 from orchestrator.model.playbook import LimitSpec, Playbook, RetrySpec, Step
 from orchestrator.model.validation import closest, pretty_path
-from orchestrator.model.values import Kind
 from orchestrator.retry import RetryPolicy
 from orchestrator.templates import (
     GLOBAL_NAMES,
@@ -33,6 +31,11 @@ from orchestrator.templates import (
     compile_template,
     compile_tree,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from orchestrator.model.values import Kind
 
 Section = Literal["steps", "rollback", "finally"]
 _BASE_NAMES = frozenset({"vars", "env", "steps"}) | GLOBAL_NAMES

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential, wait_fixed, wait_random
 
 from orchestrator.errors import StepError
-from orchestrator.model.playbook import RetrySpec
+
+if TYPE_CHECKING:
+    from orchestrator.model.playbook import RetrySpec
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[Any]]

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from orchestrator.config import Config, load_config
 from orchestrator.errors import ExecutorUnavailable
 from orchestrator.executors.base import Invocation
 from orchestrator.executors.build import Executors
 from orchestrator.model.values import KINDS, Kind
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+    from types import TracebackType
 
 T = TypeVar("T")
 R = TypeVar("R")

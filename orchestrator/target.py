@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -21,6 +20,8 @@ from orchestrator.config import TargetSettings
 from orchestrator.logs import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
     from orchestrator.planner import Plan
 
 log = get_logger()

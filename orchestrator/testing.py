@@ -7,13 +7,15 @@ Fixtures:
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from orchestrator.engine.results import RunResult
+if TYPE_CHECKING:
+    import os
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+    from orchestrator.engine.results import RunResult
 
 
 @pytest.fixture

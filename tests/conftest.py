@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
 import orchestrator
 from orchestrator.emulator import CREDENTIALS, MotoServer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 HERE = Path(__file__).parent
 

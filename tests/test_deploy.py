@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orchestrator
 from orchestrator.config import Config, TargetSettings
 from orchestrator.emulator import CREDENTIALS
 from orchestrator.sandbox import SandboxProcess, SandboxSettings, start_sandbox
+
+if TYPE_CHECKING:
+    import pytest
 
 DEPLOY = Path(__file__).resolve().parents[1] / "playbooks" / "deploy.yml"
 RESOURCES = ("networks", "vms", "load_balancers", "dns_records", "lb_members")
@@ -19,7 +23,7 @@ def _aws(moto_url: str) -> tuple[Config, TargetSettings]:
     return config, TargetSettings(aws_credentials=dict(CREDENTIALS))
 
 
-async def test_deploy_succeeds_through_faults_and_rate_limits_creating_each_resource_once(moto_url, s3):
+async def test_deploy_succeeds_through_faults_and_rate_limits_creating_each_resource_once(moto_url: str, s3: Any) -> None:
     """With 20% of requests failing and a 50/s server rate limit, deploy succeeds and creates each resource exactly once."""
     config, settings = _aws(moto_url)
     async with start_sandbox(SandboxSettings(fault_rate=0.2, rate_limit=50, seed=11, operation_delay=0.2)) as sandbox:
@@ -43,7 +47,7 @@ async def test_deploy_succeeds_through_faults_and_rate_limits_creating_each_reso
     assert f"id = {vm_ids[0]}" in body and "checksum = " in body
 
 
-async def test_creates_whose_responses_are_lost_are_replayed_by_idempotency_key_not_made_twice(moto_url, s3):
+async def test_creates_whose_responses_are_lost_are_replayed_by_idempotency_key_not_made_twice(moto_url: str, s3: Any) -> None:
     """The sandbox makes 30% of creates but drops the connection instead of answering. Each retried
     POST carries the same Idempotency-Key, the sandbox replays its first answer, and every resource
     still exists exactly once."""
@@ -61,7 +65,7 @@ async def test_creates_whose_responses_are_lost_are_replayed_by_idempotency_key_
     }
 
 
-async def test_a_vm_that_never_becomes_ready_fails_the_deploy_and_rollback_deletes_what_it_created(moto_url):
+async def test_a_vm_that_never_becomes_ready_fails_the_deploy_and_rollback_deletes_what_it_created(moto_url: str) -> None:
     """A stuck VM fails vms_ready; rollback deletes the VMs, load balancer and network the run created."""
     config, settings = _aws(moto_url)
     async with start_sandbox(SandboxSettings(never_ready=("web-3",), operation_delay=0.1)) as sandbox:
@@ -73,7 +77,7 @@ async def test_a_vm_that_never_becomes_ready_fails_the_deploy_and_rollback_delet
     assert result.status == "failed" and result.exit_code == 1
     failed = [s.id for s in result.steps if s.status == "failed"]
     assert failed == ["vms_ready"]
-    assert "condition not met" in result.step("vms_ready").error
+    assert "condition not met" in str(result.step("vms_ready").error)
     assert [result.step(s).status for s in ("delete_dns", "delete_lb", "delete_vms", "delete_network")] == ["succeeded"] * 4
     assert stats["created"]["vms"] == 5 and stats["deleted"]["vms"] == 5
     assert stats["created"]["load_balancers"] == stats["deleted"]["load_balancers"] == 1
@@ -81,7 +85,7 @@ async def test_a_vm_that_never_becomes_ready_fails_the_deploy_and_rollback_delet
     assert all(stats["live"][k] == 0 for k in RESOURCES), stats["live"]
 
 
-def test_the_cli_names_the_failing_step_and_exits_1(tmp_path, capsys, moto_url, monkeypatch):
+def test_the_cli_names_the_failing_step_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str], moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the CLI, a failed deploy exits 1 and its JSON names the failing step."""
     from orchestrator.cli.main import main
 

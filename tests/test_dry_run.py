@@ -8,9 +8,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.main import main
 from orchestrator.sandbox import SandboxProcess, SandboxSettings
+
+if TYPE_CHECKING:
+    import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "playbooks" / "deploy.yml"
@@ -41,7 +45,7 @@ _AUDITED = textwrap.dedent("""
 """)
 
 
-def test_plain_dry_run_connects_nowhere_starts_nothing_and_writes_no_file():
+def test_plain_dry_run_connects_nowhere_starts_nothing_and_writes_no_file() -> None:
     """`orchestrate --dry-run playbooks/deploy.yml` prints the plan with no connection, process or written file."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
@@ -53,7 +57,7 @@ def test_plain_dry_run_connects_nowhere_starts_nothing_and_writes_no_file():
     assert "wave 0:" in proc.stdout and "configs" in proc.stdout and "cpu (declared) on processes" in proc.stdout
 
 
-def test_the_audit_hook_would_see_a_side_effect(tmp_path):
+def test_the_audit_hook_would_see_a_side_effect(tmp_path: Path) -> None:
     """The same harness on a real run records its connections and processes (so the test above can fail)."""
     playbook = tmp_path / "p.yml"
     playbook.write_text("name: p\nsteps:\n  - {id: a, shell: {argv: ['true']}}\n")
@@ -63,7 +67,7 @@ def test_the_audit_hook_would_see_a_side_effect(tmp_path):
     assert "subprocess.Popen" in proc.stderr.strip().splitlines()[-1] or "os.posix_spawn" in proc.stderr.strip().splitlines()[-1]
 
 
-def test_dry_run_reads_serves_gets_creates_nothing_and_shows_the_post_bodies(capsys):
+def test_dry_run_reads_serves_gets_creates_nothing_and_shows_the_post_bodies(capsys: pytest.CaptureFixture[str]) -> None:
     """`--dry-run=reads` runs the GETs, creates nothing, and shows each mutating request rendered."""
     with SandboxProcess(SandboxSettings()) as sandbox:
         code = main([str(DEPLOY), "--dry-run=reads", "--var", f"api={sandbox.url}", "--format", "json"])

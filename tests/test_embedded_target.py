@@ -100,6 +100,7 @@ async def test_a_sandbox_already_answering_is_used_as_it_is_with_the_emulator_be
     port = free_port()
     settings = SandboxSettings(fault_rate=0.3, seed=3)
     with SandboxProcess(settings, port=port) as sandbox:
+        assert sandbox.url is not None
         proc = orchestrate(tmp_path, sandbox.url)
         assert outcome(proc) == {"network": "succeeded", "bucket": "succeeded", "listed": "succeeded"}
         said = notices(proc)
@@ -114,6 +115,7 @@ async def test_a_sandbox_already_answering_is_used_as_it_is_with_the_emulator_be
 def test_a_sandbox_already_answering_is_all_a_playbook_without_aws_steps_needs(tmp_path: Path) -> None:
     with SandboxProcess(port=free_port()) as sandbox:
         url = sandbox.url
+        assert url is not None
         proc = orchestrate(tmp_path, url, aws=False)
     assert outcome(proc) == {"network": "succeeded"}
     assert notices(proc) == [f"{USING_SANDBOX} {url}"]

@@ -8,15 +8,17 @@ import os
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
 from orchestrator.emulator import MotoProcess
 from orchestrator.sandbox import SandboxProcess
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS_INVENTORY = ROOT / "examples" / "ops_inventory.py"
@@ -26,7 +28,9 @@ OPS_INVENTORY = ROOT / "examples" / "ops_inventory.py"
 def moto() -> Iterator[MotoProcess]:
     """An AWS emulator of its own (moto's state is per process), holding two buckets."""
     with MotoProcess() as server:
-        s3 = boto3.session.Session(**server.run_settings().aws_credentials).client(
+        credentials = server.run_settings().aws_credentials
+        assert credentials is not None
+        s3 = boto3.session.Session(**credentials).client(
             "s3", region_name="us-east-1", endpoint_url=server.url)
         s3.create_bucket(Bucket="configs")
         s3.create_bucket(Bucket="logs-archive")

@@ -15,8 +15,7 @@ import io
 import os
 import re
 import shutil
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -25,6 +24,9 @@ from hypothesis import strategies as st
 
 from orchestrator.cli.main import main
 from tests.corpus import VALID, valid_playbooks
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DIAGNOSTIC = re.compile(r"^.+:\d+:\d+: .+$")
 BASES = {p.name: p.read_text(encoding="utf-8") for p in valid_playbooks()}

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 import orchestrator
 from orchestrator.config import Config
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 H = "tests.engine.steps_helpers"
 
 
-def test_kinds_are_inferred_from_actions_and_stated(plan_of):
+def test_kinds_are_inferred_from_actions_and_stated(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """Each step's kind is declared or inferred, and says which; the executor follows configuration."""
     plan = plan_of(f"""
         name: kinds
@@ -29,7 +34,7 @@ def test_kinds_are_inferred_from_actions_and_stated(plan_of):
     }
 
 
-def test_configuration_says_where_a_kind_runs(plan_of):
+def test_configuration_says_where_a_kind_runs(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """The same playbook planned with cpu on threads reports the threads executor."""
     config = Config.model_validate({"executors": {
         "non-blocking": {"type": "asyncio"}, "blocking": {"type": "threads"}, "cpu": {"type": "threads", "workers": 4}}})
@@ -37,7 +42,7 @@ def test_configuration_says_where_a_kind_runs(plan_of):
     assert plan.step("heavy").executor == "threads"
 
 
-def test_references_become_dependencies_and_waves(plan_of):
+def test_references_become_dependencies_and_waves(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """`steps.<id>` in any template and `needs` make edges; waves are depths in the graph."""
     plan = plan_of("""
         name: graph
@@ -51,7 +56,7 @@ def test_references_become_dependencies_and_waves(plan_of):
     assert plan.waves == [["a", "d"], ["b"], ["c"]]
 
 
-def test_var_overrides_replace_playbook_defaults(plan_of):
+def test_var_overrides_replace_playbook_defaults(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """Variables given to plan() override the playbook's `vars`."""
     plan = plan_of("name: v\nvars: {replicas: 3}\nsteps:\n  - {id: a, set: '{{ replicas }}'}\n", vars={"replicas": 5})
     assert plan.vars["replicas"] == 5
@@ -67,7 +72,7 @@ def test_var_overrides_replace_playbook_defaults(plan_of):
         ("  - {id: a, set: '{{ nope }}'}", "unknown name 'nope'"),
     ],
 )
-def test_static_problems_are_plan_errors(plan_of, body, fragment):
+def test_static_problems_are_plan_errors(plan_of: Callable[..., orchestrator.Plan], body: str, fragment: str) -> None:
     """Problems knowable before the run raise PlaybookError with a located message."""
     with pytest.raises(orchestrator.PlaybookError) as caught:
         plan_of(f"name: bad\nsteps:\n{body}\n")

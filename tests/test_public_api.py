@@ -12,7 +12,7 @@ import pytest
 import orchestrator
 
 
-def test_exported_names_are_the_curated_sorted_list():
+def test_exported_names_are_the_curated_sorted_list() -> None:
     """`orchestrator.__all__` is sorted and names exactly the documented API."""
     assert orchestrator.__all__ == sorted(orchestrator.__all__)
     assert set(orchestrator.__all__) == {
@@ -23,7 +23,7 @@ def test_exported_names_are_the_curated_sorted_list():
     assert all(hasattr(orchestrator, name) for name in orchestrator.__all__)
 
 
-def test_importing_orchestrator_pulls_in_no_cli_and_no_optional_extras():
+def test_importing_orchestrator_pulls_in_no_cli_and_no_optional_extras() -> None:
     """`import orchestrator` loads neither the CLI nor aiohttp, httpx, boto3 or dask."""
     code = "import sys, json, orchestrator; print(json.dumps(sorted(sys.modules)))"
     modules = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
@@ -32,7 +32,7 @@ def test_importing_orchestrator_pulls_in_no_cli_and_no_optional_extras():
     assert not any(m.startswith("orchestrator.cli") or m.startswith("orchestrator.sandbox") for m in modules)
 
 
-def test_the_api_is_imported_on_first_use_and_the_functions_win_over_module_names():
+def test_the_api_is_imported_on_first_use_and_the_functions_win_over_module_names() -> None:
     """`import orchestrator` imports none of the API; `orchestrator.plan` and `.load` are the
     functions even after every internal module has been imported."""
     code = (
@@ -46,7 +46,7 @@ def test_the_api_is_imported_on_first_use_and_the_functions_win_over_module_name
     assert plan_module == "orchestrator.planner"
 
 
-def test_a_script_without_a_main_guard_runs_its_playbook_once_and_is_told_why(tmp_path):
+def test_a_script_without_a_main_guard_runs_its_playbook_once_and_is_told_why(tmp_path: Path) -> None:
     """Worker processes import the main script (as multiprocessing does). Top-level code that runs a
     playbook would run it again in each of them: a second deploy. It is refused there, with the fix."""
     script = tmp_path / "ops.py"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import pytest
@@ -14,6 +13,9 @@ import yaml
 
 from orchestrator.cli.main import main
 from tests.corpus import INVALID, shipped_playbooks, valid_playbooks
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # The invalid playbooks whose fault is structural (an unknown key, a wrong type, a missing required
 # key, a value outside its enumeration or range), so a schema alone catches it. The rest need the

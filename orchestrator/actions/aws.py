@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, ClassVar, NotRequired
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NotRequired
 
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
@@ -19,8 +19,10 @@ from orchestrator.actions.aws_clients import AwsClients, AwsRequest, call_aws, i
 from orchestrator.actions.base import Action, PlanContext, Problem, RunEnvironment, StepContext
 from orchestrator.errors import ActionError
 from orchestrator.executors.base import Invocation
-from orchestrator.model.values import Kind
 from orchestrator.templates import is_template
+
+if TYPE_CHECKING:
+    from orchestrator.model.values import Kind
 
 CLIENTS_KEY = "aws:clients"
 

@@ -11,12 +11,14 @@ boto3 and botocore are imported on first use, never when this module is imported
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orchestrator.errors import ActionError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: Error codes AWS services use for "slow down": worth another attempt after a wait.
 THROTTLING_CODES = frozenset({

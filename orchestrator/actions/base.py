@@ -8,14 +8,16 @@ scheduler sends that callable to the executor the step's kind is configured to u
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from orchestrator.config import Config, TargetSettings
-from orchestrator.executors.base import Invocation
-from orchestrator.model.values import Kind
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from pathlib import Path
+
+    from orchestrator.config import Config, TargetSettings
+    from orchestrator.executors.base import Invocation
+    from orchestrator.model.values import Kind
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar, Literal, NotRequired
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NotRequired
 
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
@@ -15,6 +14,9 @@ from orchestrator.executors.base import Invocation
 from orchestrator.logs import get_logger
 from orchestrator.model.values import Duration, parse_duration
 from orchestrator.templates import is_template
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 
 class Sleep(Action):

@@ -79,12 +79,12 @@ def _headers(value: Any, step: str) -> dict[str, str]:
 def _query(value: Any, step: str) -> list[tuple[str, str]]:
     if not isinstance(value, Mapping):
         raise ActionError(f"step {step!r}: params: expected a mapping, got {type(value).__name__}", retryable=False)
-    pairs: list[tuple[str, str]] = []
-    for k, v in value.items():
-        for one in v if isinstance(v, list | tuple) else (v,):
-            if one is not None:
-                pairs.append((str(k), _text(one)))
-    return pairs
+    return [
+        (str(k), _text(one))
+        for k, v in value.items()
+        for one in (v if isinstance(v, list | tuple) else (v,))
+        if one is not None
+    ]
 
 
 def _seconds(value: Any, what: str, step: str) -> float:

@@ -20,12 +20,14 @@ import importlib.util
 import time
 from collections.abc import Awaitable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from orchestrator.actions.base import StepContext
 from orchestrator.actions.http_response import Response
 from orchestrator.actions.proxies import ProxyRoutes
-from orchestrator.config import HttpSettings
+
+if TYPE_CHECKING:
+    from orchestrator.actions.base import StepContext
+    from orchestrator.config import HttpSettings
 
 Headers = Mapping[str, str] | None
 Query = list[tuple[str, str]] | None

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 _JSON_START = re.compile(r"\s*[\[{]")
 _new = dict.__new__  # from_raw skips __init__: one response per request, at thousands a second

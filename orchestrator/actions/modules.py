@@ -20,9 +20,12 @@ import importlib
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from types import ModuleType
 
 _lock = threading.RLock()
 _added: Counter[str] = Counter()  # folders we put on sys.path, by how many users hold them there

@@ -10,9 +10,11 @@ hiding: ``monkey=1`` becomes ``monkey=***``, a cost we accept.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 MASK = "***"
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
-from orchestrator.actions.base import Action
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from orchestrator.actions.base import Action
 
 ENTRY_POINT_GROUP = "orchestrator.actions"
 

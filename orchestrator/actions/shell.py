@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar, NotRequired
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NotRequired
 
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
@@ -15,6 +14,9 @@ from typing_extensions import TypedDict
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.errors import ActionError
 from orchestrator.executors.base import Invocation
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 
 class ShellParams(TypedDict):

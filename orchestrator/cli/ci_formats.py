@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import Diagnostic
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from orchestrator.errors import Diagnostic
 
 FORMATS = ("junit", "github")
 # Step statuses JUnit shows as <skipped>: `planned` is a step `--dry-run=reads` did not run.

@@ -5,17 +5,18 @@ Exit codes: 0 succeeded, 1 a step failed, 2 invalid playbook, configuration or u
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from orchestrator.cli.arguments import UsageError, build_parser, parse_vars
 
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
     from orchestrator import Plan, Reporter, RunResult
     from orchestrator.config import TargetSettings
 

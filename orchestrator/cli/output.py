@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.api import new_run_id
@@ -13,6 +10,10 @@ from orchestrator.cli import render
 from orchestrator.engine.events import Reporter
 
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from types import TracebackType
+
     from orchestrator.engine.results import RunResult
     from orchestrator.errors import Diagnostic
     from orchestrator.planner import Plan

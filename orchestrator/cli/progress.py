@@ -17,8 +17,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
@@ -31,6 +29,9 @@ from orchestrator import logs
 from orchestrator.engine.events import Reporter
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import TracebackType
+
     from orchestrator.engine.results import RunResult, StepResult
     from orchestrator.planner import Plan, PlannedStep
 

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _lock = threading.Lock()  # runs may start and end in several threads, each with its own loop
 _runs = 0

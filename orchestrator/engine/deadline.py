@@ -11,9 +11,12 @@ oldest attempt still running, serves them all, and an attempt costs a dict entry
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import StepTimeout
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 
 class Deadlines:

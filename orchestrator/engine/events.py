@@ -7,10 +7,11 @@ one apart: a hook that raises is logged and switches off that reporter only, nev
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from orchestrator.engine.results import RunResult, StepResult
     from orchestrator.planner import Plan, PlannedStep
 

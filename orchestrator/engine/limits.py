@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from orchestrator.executors.capacity import Capacity
-from orchestrator.model.playbook import LimitSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from orchestrator.model.playbook import LimitSpec
 
 
 class RateLimiter:

@@ -6,10 +6,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.config import TargetSettings
-from orchestrator.engine.events import Reporter
+
+if TYPE_CHECKING:
+    from orchestrator.engine.events import Reporter
 
 Sleep = Callable[[float], Awaitable[Any]]
 

@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
 from graphlib import TopologicalSorter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -24,7 +23,11 @@ from orchestrator.engine.results import RunResult, RunStatus, StepResult
 from orchestrator.engine.state import RunState
 from orchestrator.engine.step import StepRunner
 from orchestrator.logs import get_logger
-from orchestrator.planner import Plan, PlannedStep
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Sequence
+
+    from orchestrator.planner import Plan, PlannedStep
 
 log = get_logger()
 

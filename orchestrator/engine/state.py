@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.actions.base import Resources, RunEnvironment
 from orchestrator.engine.events import Reporter, Reporters
 from orchestrator.engine.limits import Limit
-from orchestrator.engine.options import RunOptions
-from orchestrator.engine.results import StepResult
 from orchestrator.executors.build import Executors
-from orchestrator.planner import Plan
 from orchestrator.templates import Unknown
+
+if TYPE_CHECKING:
+    from orchestrator.engine.options import RunOptions
+    from orchestrator.engine.results import StepResult
+    from orchestrator.planner import Plan
 
 
 class RunState:

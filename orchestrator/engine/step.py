@@ -6,19 +6,21 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sized
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from orchestrator.actions.base import StepContext
 from orchestrator.engine.deadline import Deadlines
-from orchestrator.engine.limits import Limit
 from orchestrator.engine.results import StepResult
-from orchestrator.engine.state import RunState
 from orchestrator.errors import TemplateError, describe
 from orchestrator.logs import get_logger
-from orchestrator.planner import PlannedStep
 from orchestrator.templates import Template, Unknown, contains_unknown
+
+if TYPE_CHECKING:
+    from orchestrator.engine.limits import Limit
+    from orchestrator.engine.state import RunState
+    from orchestrator.planner import PlannedStep
 
 log = get_logger()
 _bind = structlog.contextvars.bind_contextvars

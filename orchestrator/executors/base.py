@@ -7,8 +7,10 @@ executors (as a dry run does) starts no thread and no process.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
 
 _NO_KWARGS: Mapping[str, Any] = {}  # shared, never written: a plain dict is the fastest to unpack
 

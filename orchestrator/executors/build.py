@@ -6,13 +6,17 @@ Dask never imports the process pool, and one with no cpu step at all starts no p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from orchestrator.config import Config, ExecutorSpec
-from orchestrator.executors.base import Executor
 from orchestrator.executors.event_loop import AsyncioExecutor
 from orchestrator.executors.threads import ThreadExecutor
 from orchestrator.model.values import KINDS, Kind
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from orchestrator.config import Config, ExecutorSpec
+    from orchestrator.executors.base import Executor
 
 
 def build_executor(spec: ExecutorSpec, sys_path: Sequence[str] = ()) -> Executor:

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import inspect
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ExecutorUnavailable
-from orchestrator.executors.base import Invocation
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from orchestrator.executors.base import Invocation
 
 
 def _with_log_context(log_context: Mapping[str, Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:

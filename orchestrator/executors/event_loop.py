@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Mapping
 from types import CoroutineType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.executors.base import Invocation
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Mapping
+
+    from orchestrator.executors.base import Invocation
 
 
 class AsyncioExecutor:

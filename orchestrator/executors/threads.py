@@ -8,11 +8,13 @@ import functools
 import inspect
 import threading
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.executors.base import Invocation
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from orchestrator.executors.base import Invocation
 
 #: The name of every pool thread starts with this (the CLI looks for calls still running at exit).
 THREAD_PREFIX = "orchestrator-blocking"

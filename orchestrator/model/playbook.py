@@ -8,10 +8,9 @@ on no action), so a new action is a plain addition and the JSON Schema follows i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Optional, Protocol
 
 from pydantic import (
     BaseModel,
@@ -23,11 +22,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
 
 from orchestrator.model.source import SourceMap
 from orchestrator.model.values import Duration, Kind, Rate, StepId
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import CoreSchema
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -7,13 +7,15 @@ path; the source map turns a path into ``FILE:LINE:COL``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from orchestrator.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 try:  # the C composer keeps marks too and is ~10x faster on large playbooks
     from yaml import CSafeLoader as _Loader

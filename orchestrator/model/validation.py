@@ -11,14 +11,16 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from typing_extensions import is_typeddict
 
-from orchestrator.errors import Diagnostic
-from orchestrator.model.source import SourceMap
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from orchestrator.errors import Diagnostic
+    from orchestrator.model.source import SourceMap
 
 Path = tuple[str | int, ...]
 

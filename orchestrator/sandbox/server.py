@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from orchestrator._child_server import ChildServer
 from orchestrator.sandbox.app import create_app
 from orchestrator.sandbox.state import STATE_KEY, SandboxSettings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 URL_PREFIX = "SANDBOX_URL="
 START_TIMEOUT = 15.0

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from orchestrator.sandbox.state import STATE_KEY, SandboxState
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
 
 
 class ApiError(Exception):

@@ -13,11 +13,13 @@ import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Container
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from collections.abc import Container
 
 Json = dict[str, Any]
 KINDS = ("networks", "vms", "load_balancers", "dns_records", "lb_members")

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import meta, nodes
@@ -21,6 +20,9 @@ from jinja2 import meta, nodes
 from orchestrator.errors import TemplateError
 from orchestrator.templates.environment import ENV
 from orchestrator.templates.fast import Parts, Render, fast_fn, fast_parts, simple_parts
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 

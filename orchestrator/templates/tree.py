@@ -5,11 +5,14 @@ action."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.templates.compile import Template, TemplateSyntax, compile_template, is_template
-from orchestrator.templates.fast import Render
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from orchestrator.templates.fast import Render
 
 
 # A compiled tree mirrors a parameter value: templates replaced by Template objects.

@@ -8,13 +8,15 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 import orchestrator
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Answer = tuple[int, Any, dict[str, str]] | Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -6,10 +6,13 @@ import copy
 import dataclasses
 import json
 import pickle
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from orchestrator.actions.http_response import Response
 from orchestrator.templates import compile_template
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 BODY = b'{"id": "vm-1", "tags": ["a"]}'
 DECODED = {

@@ -6,8 +6,7 @@ import textwrap
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
@@ -15,6 +14,9 @@ from aiohttp import web
 import orchestrator
 from orchestrator.config import Config, TargetSettings
 from orchestrator.emulator import CREDENTIALS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REGION = "us-east-1"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -326,7 +328,9 @@ def test_moto_process_serves_from_a_child_and_stops() -> None:
     with MotoProcess() as moto:
         assert moto.url is not None and moto.process is not None
         process = moto.process
-        s3 = boto3.session.Session(**moto.run_settings().aws_credentials).client(
+        credentials = moto.run_settings().aws_credentials
+        assert credentials is not None
+        s3 = boto3.session.Session(**credentials).client(
             "s3", region_name=REGION, endpoint_url=moto.url)
         s3.create_bucket(Bucket="in-a-child")
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["in-a-child"]
@@ -338,7 +342,7 @@ def test_moto_server_refuses_a_port_in_use_instead_of_hanging() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match=re.escape(os.strerror(errno.EADDRINUSE))):
             MotoServer("127.0.0.1", taken.getsockname()[1]).start()
 
 

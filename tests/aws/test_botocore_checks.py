@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +14,9 @@ import orchestrator
 from orchestrator.actions.aws import Aws
 from orchestrator.cli.main import main
 from orchestrator.config import Config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def write(tmp_path: Path, text: str) -> Path:

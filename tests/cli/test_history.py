@@ -13,10 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.cli.test_cli import PLAYBOOKS, ROOT, _wait_for_event
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def orchestrate(*args: str, history: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -51,7 +51,7 @@ def in_terminal(
     screen: the first screen meeting each is kept. `interrupt_when` sends Ctrl-C once it holds."""
     screen = pyte.Screen(COLS, ROWS)
     stream = pyte.ByteStream(screen)
-    child = pexpect.spawn(
+    child: pexpect.spawn[bytes] = pexpect.spawn(
         sys.executable, ["-m", "orchestrator.cli.main", str(PLAYBOOKS / playbook), *args],
         cwd=str(ROOT), env=_env(), dimensions=(ROWS, COLS),
     )

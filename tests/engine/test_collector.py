@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 import orchestrator
 from orchestrator.config import loads_config
 from orchestrator.engine.collector import fewer_young_collections
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 H = "tests.engine.steps_helpers"
 DEFAULT = 700

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
 import orchestrator
 from orchestrator.engine.deadline import Deadlines
 from orchestrator.errors import StepTimeout
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 H = "tests.engine.steps_helpers"
 
@@ -80,7 +84,7 @@ async def test_an_outside_cancellation_at_the_deadline_is_not_swallowed() -> Non
         await asyncio.ensure_future(attempt())
 
 
-async def test_a_fan_out_with_a_timeout_times_out_only_the_slow_items(plan_of) -> None:
+async def test_a_fan_out_with_a_timeout_times_out_only_the_slow_items(plan_of: Callable[..., orchestrator.Plan]) -> None:
     plan = plan_of(f"""
         name: some slow
         steps:

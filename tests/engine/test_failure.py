@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orchestrator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 H = "tests.engine.steps_helpers"
 
 
-async def test_a_failed_step_cancels_running_steps_then_rollback_then_finally(plan_of, tmp_path):
+async def test_a_failed_step_cancels_running_steps_then_rollback_then_finally(plan_of: Callable[..., orchestrator.Plan], tmp_path: Path) -> None:
     """A failure cancels what still runs, skips what has not started, then runs rollback and finally in order."""
     log = tmp_path / "log"
     plan = plan_of(f"""
@@ -23,14 +29,14 @@ async def test_a_failed_step_cancels_running_steps_then_rollback_then_finally(pl
         """)
     result = await orchestrator.arun(plan)
     assert result.status == "failed" and result.exit_code == 1
-    assert result.step("broken").status == "failed" and "ValueError: boom" in result.step("broken").error
+    assert result.step("broken").status == "failed" and "ValueError: boom" in str(result.step("broken").error)
     assert result.step("long").status == "cancelled" and result.step("long").error == "cancelled: step 'broken' failed"
     assert result.step("after").status == "cancelled" and result.step("after").error == "not started"
     assert log.read_text() == "rollback saw failed\nfinally\n"
     assert result.duration_s < 10
 
 
-async def test_on_error_continue_lets_the_run_go_on(plan_of):
+async def test_on_error_continue_lets_the_run_go_on(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """A step with on_error: continue fails alone; its dependents still run and the run succeeds."""
     plan = plan_of(f"""
         name: tolerant
@@ -47,7 +53,7 @@ async def test_on_error_continue_lets_the_run_go_on(plan_of):
     assert result.step("undo").status == "skipped"  # rollback runs only when the run fails
 
 
-async def test_when_false_skips_the_step_and_dependents_still_run(plan_of):
+async def test_when_false_skips_the_step_and_dependents_still_run(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """A false `when` skips the step (output None); a bare expression works like a braced one."""
     plan = plan_of("""
         name: conditional
@@ -62,7 +68,7 @@ async def test_when_false_skips_the_step_and_dependents_still_run(plan_of):
     assert result.step("report").output is None
 
 
-async def test_timeout_bounds_each_attempt(plan_of):
+async def test_timeout_bounds_each_attempt(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """An attempt past its timeout fails with a timeout error; each retry gets the full timeout again."""
     plan = plan_of(f"""
         name: slow
@@ -75,7 +81,7 @@ async def test_timeout_bounds_each_attempt(plan_of):
     assert step.duration_s < 2
 
 
-async def test_retry_waits_follow_the_policy_without_sleeping(plan_of, tmp_path):
+async def test_retry_waits_follow_the_policy_without_sleeping(plan_of: Callable[..., orchestrator.Plan], tmp_path: Path) -> None:
     """Retries use the policy's backoff; an injected sleep records the waits instead of waiting."""
     waits: list[float] = []
 
@@ -97,7 +103,7 @@ async def test_retry_waits_follow_the_policy_without_sleeping(plan_of, tmp_path)
     assert sorted(waits) == [1.0, 1.0, 2.0, 3.0]  # flaky: 1, 2, 3 (capped); once: 1 (defaults merged)
 
 
-async def test_template_errors_fail_the_step_and_name_the_field(plan_of):
+async def test_template_errors_fail_the_step_and_name_the_field(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """An unknown attribute at run time fails the step with the field and the template named."""
     plan = plan_of("""
         name: bad data
@@ -107,10 +113,10 @@ async def test_template_errors_fail_the_step_and_name_the_field(plan_of):
         """)
     result = await orchestrator.arun(plan)
     error = result.step("use").error
-    assert "steps[1].set" in error and "steps.data.output.b.c" in error
+    assert error is not None and "steps[1].set" in error and "steps.data.output.b.c" in error
 
 
-async def test_a_killed_worker_process_fails_only_its_step(plan_of):
+async def test_a_killed_worker_process_fails_only_its_step(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """A worker process killed mid-step fails that step saying so; a later cpu step still succeeds."""
     plan = plan_of(f"""
         name: crash
@@ -121,5 +127,5 @@ async def test_a_killed_worker_process_fails_only_its_step(plan_of):
     result = await orchestrator.arun(plan)
     doomed = result.step("doomed")
     assert doomed.status == "failed"
-    assert "worker process" in doomed.error and "SIGKILL" in doomed.error
+    assert doomed.error is not None and "worker process" in doomed.error and "SIGKILL" in doomed.error
     assert result.step("later").status == "succeeded"

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orchestrator
 from tests.engine import steps_helpers
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 H = "tests.engine.steps_helpers"
 
 
-async def test_ten_thousand_items_never_exceed_concurrency_live_tasks(plan_of):
+async def test_ten_thousand_items_never_exceed_concurrency_live_tasks(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """10,000 items at concurrency 50 never have more than 50 (+ a few scheduler tasks) alive at once."""
     steps_helpers.LIVE_TASKS.clear()
     plan = plan_of(f"""
@@ -28,7 +34,7 @@ async def test_ten_thousand_items_never_exceed_concurrency_live_tasks(plan_of):
     assert max(steps_helpers.LIVE_TASKS) <= 50 + 5
 
 
-async def test_outputs_keep_item_order_whatever_the_finishing_order(plan_of):
+async def test_outputs_keep_item_order_whatever_the_finishing_order(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """A for_each step's output lists item outputs in item order."""
     plan = plan_of(f"""
         name: order
@@ -46,7 +52,7 @@ async def test_outputs_keep_item_order_whatever_the_finishing_order(plan_of):
     assert result.step("idx").output == ["0-a", "1-b", "2-c"]
 
 
-async def test_a_failed_item_stops_new_items_and_keeps_finished_outputs(plan_of, tmp_path):
+async def test_a_failed_item_stops_new_items_and_keeps_finished_outputs(plan_of: Callable[..., orchestrator.Plan], tmp_path: Path) -> None:
     """After an item fails, no new items start; outputs of items that finished stay for rollback."""
     plan = plan_of(f"""
         name: partial
@@ -61,11 +67,11 @@ async def test_a_failed_item_stops_new_items_and_keeps_finished_outputs(plan_of,
     step = result.step("items")
     assert result.status == "failed" and step.status == "failed"
     assert step.output[:2] == ["ok", "ok"] and step.output[3:] == [None, None, None]
-    assert "1 of 6 items failed" in step.error and "[2]" in step.error
+    assert step.error is not None and "1 of 6 items failed" in step.error and "[2]" in step.error
     assert (tmp_path / "log").read_text() == "ok\nok\n"
 
 
-async def test_after_a_failure_no_worker_takes_a_new_item(plan_of, tmp_path):
+async def test_after_a_failure_no_worker_takes_a_new_item(plan_of: Callable[..., orchestrator.Plan], tmp_path: Path) -> None:
     """With four workers, the first failure stops all of them from starting further items."""
     plan = plan_of(f"""
         name: stop
@@ -78,7 +84,7 @@ async def test_after_a_failure_no_worker_takes_a_new_item(plan_of, tmp_path):
         """)
     result = await orchestrator.arun(plan)
     step = result.step("items")
-    assert step.status == "failed" and "not started" in step.error
+    assert step.status == "failed" and "not started" in str(step.error)
     log = tmp_path / "log"
     ran = log.read_text().split() if log.exists() else []
     assert len(ran) <= 4, ran  # at most the items already in flight when item 0 failed

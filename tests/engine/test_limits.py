@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 import orchestrator
 from orchestrator.engine.limits import Limit
 from orchestrator.model.playbook import LimitSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
 
 H = "tests.engine.steps_helpers"
 T = TypeVar("T")
@@ -78,7 +80,7 @@ async def test_a_slot_handed_to_a_waiter_cancelled_in_the_same_turn_is_passed_on
     await asyncio.wait_for(second, 1)  # so `second` gets it
 
 
-async def test_an_attempt_cancelled_while_waiting_for_its_second_limit_gives_back_the_first(plan_of) -> None:
+async def test_an_attempt_cancelled_while_waiting_for_its_second_limit_gives_back_the_first(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """A step naming two limits holds the first while it waits for the second; cancelled there (here
     by a failing sibling), it must give the first back, or later steps would wait on it forever."""
     plan = plan_of(f"""
@@ -123,7 +125,7 @@ def test_take_under_a_rate_starts_one_and_refuses_the_next_until_its_slot() -> N
     assert limit.take() is True
 
 
-async def test_steps_naming_the_same_limits_in_opposite_orders_both_finish(plan_of) -> None:
+async def test_steps_naming_the_same_limits_in_opposite_orders_both_finish(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """Two fan-outs naming limits [a, b] and [b, a] (each `concurrency: 1`) cannot deadlock: every
     attempt takes its limits in the playbook's one order (that of `limits:`), whatever order the
     step lists them in, so no attempt holds b while waiting for a."""

@@ -24,7 +24,7 @@ def run_cli(playbook: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return lines, json.loads(proc.stdout)
 
 
-def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: Path):
+def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: Path) -> None:
     """Run the CLI as a subprocess; lines logged in a thread and in a worker process have run_id and step."""
     playbook = tmp_path / "logs.yml"
     playbook.write_text(textwrap.dedent("""
@@ -42,7 +42,7 @@ def test_json_logs_from_blocking_and_cpu_functions_carry_run_and_step(tmp_path: 
     assert forked[0]["run_id"] == run_id and forked[0]["step"] == "forked" and forked[0]["executor"] == "processes"
 
 
-def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on_stderr(tmp_path: Path):
+def test_a_script_that_configures_no_logging_gets_a_clean_stdout_and_failures_on_stderr(tmp_path: Path) -> None:
     """Embedded without any logging set-up, the library writes nothing to stdout (structlog's own
     default would print every info line there), nor do the called functions that log through
     `orchestrator.logs.get_logger`, on a thread or in a worker process; a failed step is reported on
@@ -94,7 +94,7 @@ def run_retried_steps(tmp_path: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path):
+def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path) -> None:
     """Item 0 succeeds on its second attempt and logs `attempt: 2`; item 1, run next by the same
     worker, succeeds at once and its line carries no attempt number left over from item 0."""
     inside = {e["item"]: e for e in run_retried_steps(tmp_path) if e["event"] == "inside.item"}
@@ -102,7 +102,7 @@ def test_a_retried_items_attempt_number_stays_with_that_item(tmp_path: Path):
     assert "attempt" not in inside[1] and inside[1]["index"] == 1
 
 
-def test_a_retry_line_names_the_item_of_a_for_each_and_no_item_otherwise(tmp_path: Path):
+def test_a_retry_line_names_the_item_of_a_for_each_and_no_item_otherwise(tmp_path: Path) -> None:
     """`step.retry` carries `index` for an item (from the worker's log context) and no `index` key
     at all for a step without for_each, rather than `index: null`."""
     retries = [e for e in run_retried_steps(tmp_path) if e["event"] == "step.retry"]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import orchestrator
 from orchestrator.config import Config
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 H = "tests.engine.steps_helpers"
 
 
-async def test_cpu_steps_run_on_a_local_dask_cluster(plan_of):
+async def test_cpu_steps_run_on_a_local_dask_cluster(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """With `cpu: {type: dask, address: local}` cpu steps run in Dask worker processes and say so."""
     config = Config.model_validate({"executors": {
         "non-blocking": {"type": "asyncio"},
@@ -35,4 +39,5 @@ async def test_cpu_steps_run_on_a_local_dask_cluster(plan_of):
     burn = result.step("burn")
     assert burn.status == "succeeded" and burn.executor == "dask"
     assert os.getpid() not in burn.output and len(burn.output) == 4
-    assert result.step("broken").status == "failed" and "boom" in result.step("broken").error
+    broken = result.step("broken")
+    assert broken.status == "failed" and broken.error is not None and "boom" in broken.error

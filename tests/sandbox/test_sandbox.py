@@ -8,13 +8,15 @@ import os
 import socket
 import time
 import urllib.request
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 
 from orchestrator.sandbox import RunningSandbox, SandboxProcess, SandboxSettings, start_sandbox
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 @pytest.fixture

@@ -7,13 +7,16 @@ imports its module again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.config import ExecutorSpec
-from orchestrator.executors.base import Invocation
 from orchestrator.executors.processes.pool import ProcessPool
 from orchestrator.logs import active_settings, child_initializer
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from orchestrator.config import ExecutorSpec
+    from orchestrator.executors.base import Invocation
 
 
 class ProcessExecutor:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from orchestrator.executors.processes.child import LOG, STOP
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 TERM_GRACE = 1.0  # between SIGTERM and SIGKILL
 KILL_WAIT = 5.0  # after SIGKILL; only a process stuck in the kernel takes longer
@@ -32,7 +34,7 @@ class Worker:
         on_broken: Callable[[Worker], None],
     ) -> None:
         self.process = process
-        self.pid = cast(int, process.pid)
+        self.pid = cast("int", process.pid)
         self.conn = conn
         self.broken = False  # no further requests: the pipe or the process is gone
         self.exited: asyncio.Future[None] = loop.create_future()

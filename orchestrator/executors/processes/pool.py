@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from orchestrator.errors import ExecutorUnavailable, WorkerDied
 from orchestrator.executors.capacity import Capacity
@@ -22,6 +20,10 @@ from orchestrator.executors.processes.child import describe
 from orchestrator.executors.processes.handle import Worker, WorkerGone
 from orchestrator.executors.processes.protocol import pickle_call, settle
 from orchestrator.executors.processes.startup import Launcher, Started
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from types import TracebackType
 
 T = TypeVar("T")
 
@@ -108,7 +110,7 @@ class ProcessPool:
             self._retire(worker, exit_grace=_EXIT_GRACE)  # it exits by itself after replying
         if raised is not None:
             raise raised
-        return cast(T, result)
+        return cast("T", result)
 
     def pids(self) -> list[int]:
         """Pids of the live worker processes."""

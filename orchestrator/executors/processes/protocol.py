@@ -6,10 +6,12 @@ The messages themselves are described in :mod:`.child`, which holds the other si
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.executors.processes.child import FATAL, OK, describe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 

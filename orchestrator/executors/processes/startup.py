@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import multiprocessing
 import pickle
 import threading
-from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from multiprocessing.context import DefaultContext
 from multiprocessing.process import BaseProcess
-from typing import TypeAlias, cast
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 from orchestrator.executors.processes import child
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable, Sequence
+    from multiprocessing.context import DefaultContext
 
 Started: TypeAlias = tuple[BaseProcess, Connection]
 
@@ -35,7 +37,7 @@ class Launcher:
         self.start_method = start_method
         # get_context validates the name and starts nothing. Every context has .Process, but
         # typeshed declares it on the concrete subclasses only.
-        self._context = cast(DefaultContext, multiprocessing.get_context(start_method))
+        self._context = cast("DefaultContext", multiprocessing.get_context(start_method))
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._sys_path = tuple(sys_path)
