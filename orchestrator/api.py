@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.config import Config, TargetSettings
-from orchestrator.engine.events import Reporter
 from orchestrator.engine.options import RunOptions
 from orchestrator.engine.runner import execute, new_run_id
 from orchestrator.errors import OrchestratorError
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from orchestrator.actions.registry import ActionRegistry
+    from orchestrator.engine.events import Reporter
     from orchestrator.engine.results import RunResult
 
 Target = Plan | Playbook | str | os.PathLike[str]
@@ -88,7 +88,7 @@ async def arun(
         the_plan = target
     else:
         the_plan = plan(target, vars=vars, config=config)
-    reporters = () if reporter is None else (reporter,) if isinstance(reporter, Reporter) else tuple(reporter)
+    reporters = () if reporter is None else tuple(reporter) if isinstance(reporter, list | tuple) else (reporter,)
     options = RunOptions(
         run_id=run_id, reporters=reporters, interrupt=interrupt, sleep=sleep or asyncio.sleep,
         clock=clock or time.monotonic, target=settings or TargetSettings(), reads_only=reads_only,

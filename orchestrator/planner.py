@@ -176,13 +176,15 @@ class _Planner:
     def step(self, section: Section, i: int, step: Step) -> PlannedStep | None:
         at: tuple[str | int, ...] = (section, i)
         before = len(self.problems)
-        action = self.registry.get(step.action)
+        # Read once: each read of these goes through pydantic's private attributes, slow per step.
+        name, raw = step.action, step.params
+        action = self.registry.get(name)
         syntax: list[tuple[tuple[str | int, ...], str]] = []
         expressions: frozenset[str] = getattr(action, "expressions", frozenset())
         deferred: frozenset[str] = getattr(action, "deferred", frozenset())
         params = compile_tree(
-            step.params, f"{section}[{i}].{step.action}", expressions=expressions, deferred=deferred,
-            errors=syntax, path=(*at, step.action),
+            raw, f"{section}[{i}].{name}", expressions=expressions, deferred=deferred,
+            errors=syntax, path=(*at, name),
         )
         with_ = None
         if step.with_ is not None:
@@ -208,9 +210,9 @@ class _Planner:
         needs = self.dependencies(section, i, step, templates)
 
         ctx = PlanContext(self.pb.base_dir, step.id, step.kind, has_templates=bool(templates))
-        kind, source = self.kind(action, step, ctx, at)
+        kind, source = self.kind(action, step, raw, ctx, at)
         spec = self.config.executor_for(kind)
-        for p in action.check(step.params, replace(ctx, executor=spec.type)):
+        for p in action.check(raw, replace(ctx, executor=spec.type)):
             self.add(at, step, p)
         for name in step.limits:
             if name not in self.pb.limits:
@@ -222,13 +224,13 @@ class _Planner:
         order = list(self.pb.limits)
         return PlannedStep(
             id=step.id, section=section, position=i, step=step, action=action, kind=kind, kind_source=source,
-            executor=spec.type, needs=needs, wave=None, params=params, raw_params=step.params, with_=with_, when=when,
+            executor=spec.type, needs=needs, wave=None, params=params, raw_params=raw, with_=with_, when=when,
             for_each=for_each, retry=_retry_policy(defaults.retry, step.retry),
             timeout=step.timeout if step.timeout is not None else defaults.timeout,
             # One global order: a step naming [b, a] takes a before b, as one naming [a, b] does.
             limits=tuple(sorted(set(step.limits), key=order.index)),
             concurrency=step.concurrency or defaults.concurrency, on_error=step.on_error or defaults.on_error,
-            read_only=step.read_only or action.is_read_only(step.params), ships_log_context=spec.crosses_processes,
+            read_only=step.read_only or action.is_read_only(raw), ships_log_context=spec.crosses_processes,
         )
 
     def add(self, at: tuple[str | int, ...], step: Step, p: Problem) -> None:
@@ -244,9 +246,11 @@ class _Planner:
             syntax.append((path, str(exc)))
             return None
 
-    def kind(self, action: Action, step: Step, ctx: PlanContext, at: tuple[str | int, ...]) -> tuple[Kind, Literal["declared", "inferred"]]:
-        inferred = action.infer_kind(step.params, ctx)
-        allowed = action.allowed_kinds(step.params, ctx)
+    def kind(
+        self, action: Action, step: Step, raw: Any, ctx: PlanContext, at: tuple[str | int, ...]
+    ) -> tuple[Kind, Literal["declared", "inferred"]]:
+        inferred = action.infer_kind(raw, ctx)
+        allowed = action.allowed_kinds(raw, ctx)
         if step.kind is None:
             return inferred, "inferred"
         if step.kind not in allowed:
@@ -256,10 +260,11 @@ class _Planner:
 
     def check_names(self, step: Step, templates: list[Template], deferred_names: frozenset[str]) -> None:
         known = _BASE_NAMES | set(self.vars)
+        action = step.action
         if step.for_each is not None:
             known |= {"item", "index"}
         for t in templates:
-            extra = deferred_names if t.path and len(t.path) > 2 and t.path[2] == step.action else frozenset()
+            extra = deferred_names if t.path and len(t.path) > 2 and t.path[2] == action else frozenset()
             in_when = t.path[2:] == ("when",)
             for name in sorted(t.names - (known - {"item", "index"} if in_when else known) - extra):
                 if name in ("item", "index") and in_when:

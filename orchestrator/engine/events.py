@@ -40,7 +40,8 @@ class Reporter:
 
 
 def _overrides(reporter: Reporter, hook: str) -> bool:
-    return getattr(type(reporter), hook) is not getattr(Reporter, hook)
+    # Also for an object that is not a Reporter subclass but has some of the hooks.
+    return getattr(type(reporter), hook, None) not in (None, getattr(Reporter, hook))
 
 
 class Reporters(Reporter):
