@@ -20,6 +20,7 @@ from jinja2 import meta, nodes
 from orchestrator.errors import TemplateError
 from orchestrator.templates.environment import ENV
 from orchestrator.templates.fast import Parts, Render, fast_fn, fast_parts, simple_parts
+from orchestrator.templates.limits import unwrap
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -68,7 +69,7 @@ class Template:
                 value._fail_with_undefined_error()
             except jinja2.UndefinedError as exc:
                 raise TemplateError(f"{self.where}: {exc.message} in {self.source!r}") from None
-        return value
+        return unwrap(value)
 
 
 def is_template(value: Any) -> bool:
