@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from orchestrator.model.source import SourceMap
-from orchestrator.model.values import Duration, Kind, Rate, StepId
+from orchestrator.model.values import Duration, Kind, PositiveDuration, Rate, StepId
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,7 +93,7 @@ class Defaults(BaseModel):
 
     model_config = _STRICT
     retry: RetrySpec | None = None
-    timeout: Duration | None = None
+    timeout: PositiveDuration | None = None
     concurrency: int = Field(10, ge=1, description="`for_each` items in flight when a step does not say.")
     on_error: Literal["fail", "continue"] = "fail"
 
@@ -111,7 +111,7 @@ class StepBase(BaseModel):
     concurrency: int | None = Field(None, ge=1, description="At most this many `for_each` items in flight.")
     limit: str | tuple[str, ...] | None = Field(None, description="Named limit(s) from `limits:` to respect.")
     retry: RetrySpec | None = None
-    timeout: Duration | None = Field(None, description="Bound on each attempt.")
+    timeout: PositiveDuration | None = Field(None, description="Bound on each attempt.")
     on_error: Literal["fail", "continue"] | None = Field(None, description="`continue` lets the run go on if this step fails.")
     read_only: bool = Field(False, description="The step changes nothing; `--dry-run=reads` may run it.")
     with_: dict[str, Any] | None = Field(None, alias="with", description="Keyword arguments for `call`.")
@@ -167,8 +167,8 @@ class PlaybookBase(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict, description="Defaults; `--var k=v` overrides.")
     limits: dict[str, LimitSpec] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
-    timeout: Duration | None = Field(
-        None, gt=0,
+    timeout: PositiveDuration | None = Field(
+        None,
         description="Bound on the main steps: when it passes, the steps still running are cancelled and the run fails; "
         "rollback and finally still run.",
     )

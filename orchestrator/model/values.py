@@ -44,6 +44,23 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION.pattern}]}),
 ]
+
+
+def parse_positive_duration(value: Any) -> float:
+    """A duration that must be more than zero (a timeout of 0 would fail every attempt)."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration greater than zero, like 250ms, 2s or 1m, got {value!r}")
+    return seconds
+
+
+PositiveDuration = Annotated[
+    float,
+    BeforeValidator(parse_positive_duration),
+    WithJsonSchema({
+        "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _DURATION.pattern}],
+    }),
+]
 Rate = Annotated[
     float, BeforeValidator(parse_rate), WithJsonSchema({"type": "string", "pattern": _RATE.pattern})
 ]
