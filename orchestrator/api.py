@@ -23,7 +23,7 @@ from orchestrator.model.playbook import Playbook
 from orchestrator.planner import Plan, build_plan
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
     from types import FrameType
 
     from orchestrator.actions.registry import ActionRegistry
@@ -61,6 +61,7 @@ async def arun(
     reads_only: bool = False,
     timeout: float | None = None,
     outputs: Literal["all", "read"] = "all",
+    secrets: Iterable[str] = (),
 ) -> RunResult:
     """Run a playbook on the running event loop and return its result. A failed step does not
     raise: check ``result.status`` or call ``result.raise_on_error()``.
@@ -76,7 +77,8 @@ async def arun(
     the steps whose output a template reads keep it in the result (the others' ``output`` is None):
     a wide fan-out then holds no responses in memory. With `reads_only` only steps that change
     nothing run (a dry run that reads); the others end ``planned`` with the request they would send
-    in ``StepResult.planned``."""
+    in ``StepResult.planned``. `secrets` are values to mask as ``***`` in everything the run emits
+    (results, logs, reporters), besides the playbook's `secrets:` and the credentials steps send."""
     refuse_in_worker_import()
     if isinstance(target, Plan):
         given = [name for name, value in (("vars", vars), ("config", config)) if value is not None]
@@ -92,7 +94,7 @@ async def arun(
     options = RunOptions(
         run_id=run_id, reporters=reporters, interrupt=interrupt, sleep=sleep or asyncio.sleep,
         clock=clock or time.monotonic, target=settings or TargetSettings(), reads_only=reads_only,
-        timeout=timeout, outputs=outputs,
+        timeout=timeout, outputs=outputs, secrets=tuple(secrets),
     )
     return await execute(the_plan, options)
 

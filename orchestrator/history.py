@@ -10,6 +10,10 @@ Where: ``history.path`` in the configuration, else ``$ORCHESTRATOR_HISTORY``, el
 ``$XDG_STATE_HOME/orchestrator/runs.sqlite`` (``~/.local/state/...``). ``ORCHESTRATOR_HISTORY=off``
 or ``history.enabled: false`` records nothing; dry runs never record. The library records only when given a journal:
 ``orchestrator.run(plan, reporter=RunJournal(path))``.
+
+The file is private to the user: created with mode 0600 (SQLite gives its ``-wal`` and ``-shm``
+files the same mode) in a folder created with mode 0700. An existing file or folder keeps its mode.
+What is recorded is masked already: a run gives its reporters results with its secrets masked.
 """
 
 from __future__ import annotations
@@ -68,8 +72,19 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
+def _create_private(path: Path) -> None:
+    """The history's folder (0700) and file (0600), when absent; existing ones keep their modes."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # (parents above it: the usual mode)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _create_private(path)
     db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode = WAL")  # readers never block the run; a crash keeps what was committed
     db.execute("PRAGMA synchronous = NORMAL")

@@ -20,6 +20,7 @@ from orchestrator.actions.base import Action, PlanContext, Problem
 from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.config import Config, load_config
 from orchestrator.errors import Diagnostic, PlaybookError
+from orchestrator.logs import Secrets
 from orchestrator.model.playbook import LimitSpec, Playbook, RetrySpec, Step
 from orchestrator.model.validation import closest, pretty_path
 from orchestrator.retry import RetryPolicy
@@ -104,6 +105,8 @@ class Plan:
     #: The ids of the steps whose output some template reads (any section, `when` and `for_each`
     #: included); None when a template may read any step's (``{{ steps }}``).
     outputs_read: frozenset[str] | None = frozenset()
+    #: The variables the playbook marks secret (`secrets:`): their values are masked in all it shows.
+    secret_vars: tuple[str, ...] = ()
     _by_id: dict[str, PlannedStep] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +120,21 @@ class Plan:
 
     def step(self, step_id: str) -> PlannedStep:
         return self._by_id[step_id]
+
+    def secrets(self) -> Secrets:
+        """A new set of the secret values known before the run: the values of the `secrets:`
+        variables (after overrides) and the credentials steps carry as written (a literal header,
+        a URL's userinfo, a program's environment). A run adds what its steps send."""
+        found = Secrets(self.vars[name] for name in self.secret_vars if name in self.vars)
+        for s in self.all_steps():
+            try:
+                written = s.action.secrets(s.raw_params)
+                for value in written:
+                    if "{{" not in value and "{%" not in value:  # a template's source is not its value
+                        found.add(value)
+            except Exception:  # an action's guess about parameters it could not read
+                continue
+        return found
 
     @property
     def waves(self) -> list[list[str]]:
@@ -162,6 +180,11 @@ class _Planner:
                 planned[section].append(result)  # type: ignore[index]
                 deps[step.id] = result.needs
         waves = self.order(deps, [s.id for s in self.pb.section("steps")])
+        for i, name in enumerate(self.pb.secrets):
+            if name not in self.vars:
+                known = ", ".join(sorted(self.vars)) or "none defined"
+                self.problem(("secrets", i), f"secrets[{i}]: {name!r} is not a variable{closest(name, self.vars)}; "
+                             f"name a variable of `vars:` or one given with --var (variables: {known})")
         if self.problems:
             raise PlaybookError(self.problems)
         main = tuple(_with_wave(s, waves[s.id]) for s in planned["steps"])
@@ -171,6 +194,7 @@ class _Planner:
             pb, self.config, self.vars, main, rollback, finally_, name=pb.name, path=pb.path, base_dir=pb.base_dir,
             import_path=pb.base_dir if any(s.action.accepts_with for s in (*main, *rollback, *finally_)) else None,
             limits=dict(pb.limits), timeout=pb.timeout, outputs_read=_outputs_read((*main, *rollback, *finally_)),
+            secret_vars=tuple(pb.secrets),
         )
 
     def step(self, section: Section, i: int, step: Step) -> PlannedStep | None:

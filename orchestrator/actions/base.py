@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from orchestrator.logs import Secrets
+
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
     from pathlib import Path
 
     from orchestrator.config import Config, TargetSettings
@@ -50,6 +52,9 @@ class RunEnvironment:
     target: TargetSettings
     sleep: Callable[[float], Awaitable[Any]]
     clock: Callable[[], float]
+    #: The run's secret values, masked in everything it emits: an action adds the credentials it
+    #: sees (``ctx.env.secrets.add(value)``) and may mask with them (``.mask(text)``).
+    secrets: Secrets = field(default_factory=Secrets)
 
 
 @dataclass(slots=True)
@@ -125,6 +130,13 @@ class Action:
     def is_read_only(self, params: Any) -> bool:
         """Whether running the step changes nothing anywhere (used by ``--dry-run=reads``)."""
         return False
+
+    def secrets(self, params: Any) -> Iterable[str]:
+        """The credentials the step's parameters carry (a header, a URL's userinfo, a variable of a
+        program's environment), to be masked in everything the run emits. Called with the
+        parameters as written (template sources included) before the run, and rendered in a dry
+        run; the action adds what it sees at run time itself. The default: none."""
+        return ()
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         raise NotImplementedError

@@ -4,7 +4,9 @@ Both send through the run's pooled client (`http_client.client_for`). A status t
 the output; a status in the step's `retry_on_status` is a retryable failure carrying the server's
 Retry-After; any other status fails the step at once. POST and PATCH carry an Idempotency-Key that
 is the same for every attempt of one item, so a retried create is safe. Errors name the step, the
-method and the URL with its credentials redacted.
+method and the URL with its credentials redacted. Every request adds the credentials it carries
+(`redact.remember_request`) to the run's secrets, and errors are masked with them, a server's body
+before it is shortened (so no part of a secret survives the cut).
 
 Per-request work is kept to plain dict and tuple handling: parameters were validated by pydantic
 when the playbook loaded; what templates produce at run time is checked by hand, here.
@@ -23,7 +25,7 @@ from typing_extensions import TypedDict
 
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.actions.http_client import ClientFailure, client_for, retry_after
-from orchestrator.actions.redact import redact_url, scrub, secrets_in
+from orchestrator.actions.redact import redact_url, remember_request, request_secrets, scrub, secrets_in
 from orchestrator.errors import ActionError
 from orchestrator.executors.base import Invocation
 from orchestrator.model.values import Duration, parse_duration
@@ -126,7 +128,7 @@ def idempotency_key(run_id: str, step_id: str, index: int | None) -> str:
 class Request:
     """A request built from rendered parameters, reused for every poll of a `wait_until`."""
 
-    __slots__ = ("content", "headers", "method", "query", "step", "timeout", "url")
+    __slots__ = ("content", "headers", "method", "query", "secrets", "step", "timeout", "url")
 
     #: `timeout` in the parameters bounds the request (for `wait_until` it bounds the whole wait).
     request_timeout: ClassVar[bool] = True
@@ -135,6 +137,7 @@ class Request:
 
     def __init__(self, p: Mapping[str, Any], ctx: StepContext) -> None:
         step = self.step = ctx.step_id
+        secrets = self.secrets = ctx.env.secrets
         method = p.get("method", "GET")
         if type(method) is not str or method not in _KNOWN_METHODS:  # lower case, or templated: checked now
             if not isinstance(method, str) or method.upper() not in _KNOWN_METHODS:
@@ -151,6 +154,8 @@ class Request:
         self.timeout: float | None = None
         if len(p) > 1 or "url" not in p:  # anything besides the URL (most GETs have nothing else)
             self._options(p, ctx)
+        if self.headers or self.query or "@" in url:  # a plain URL carries no credential
+            remember_request(secrets, url, self.headers, self.query)
 
     def _options(self, p: Mapping[str, Any], ctx: StepContext) -> None:
         step, method, idempotent = self.step, self.method, self.idempotent
@@ -187,11 +192,13 @@ class Request:
         if self.query:
             url += ("&" if urlsplit(url).query else "?") + urlencode(self.query)
         prefix = f"step {self.step!r}: " if step else ""
-        return scrub(f"{prefix}{self.method} {redact_url(url)} {what}", secrets_in(url, self.headers))
+        return self.secrets.mask(scrub(f"{prefix}{self.method} {redact_url(url)} {what}", secrets_in(url, self.headers)))
 
     def status_error(self, response: dict[str, Any], expect: Any, retryable: bool) -> ActionError:
         status = response["status"]
-        snippet = " ".join(response["text"][:1000].split())[:200]
+        mask = self.secrets.mask
+        # Masked whole before it is cut, and again once its whitespace is folded.
+        snippet = mask(" ".join(mask(response["text"])[:1000].split()))[:200]
         message = self.describe(f"answered {status}, expected {_expect_label(expect)}" + (f": {snippet}" if snippet else ""))
         wait = retry_after(response["headers"].get("retry-after")) if retryable else None
         return ActionError(message, retryable=retryable, retry_after=wait)
@@ -233,6 +240,15 @@ def _check_request(name: str, p: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def _request_secrets(p: Any) -> list[str]:
+    if not isinstance(p, Mapping) or not isinstance(url := p.get("url"), str):
+        return []
+    query = p.get("params")
+    pairs = [(str(k), v) for k, v in query.items()] if isinstance(query, Mapping) else None
+    headers = p.get("headers")
+    return request_secrets(url, headers if isinstance(headers, Mapping) else None, pairs)
+
+
 # --- the actions --------------------------------------------------------------------------------------
 
 
@@ -248,6 +264,9 @@ class Http(Action):
     def is_read_only(self, params: Any) -> bool:
         method = params.get("method", "GET")
         return isinstance(method, str) and method.upper() in READ_ONLY_METHODS
+
+    def secrets(self, params: Any) -> list[str]:
+        return _request_secrets(params)
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         return Invocation(_http, (params, ctx))
@@ -286,6 +305,9 @@ class WaitUntil(Action):
     def is_read_only(self, params: Any) -> bool:
         method = params.get("method", "GET")
         return isinstance(method, str) and method.upper() == "GET"
+
+    def secrets(self, params: Any) -> list[str]:
+        return _request_secrets(params)
 
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         return Invocation(_wait_until, (params, ctx))

@@ -1,4 +1,9 @@
-"""`shell`: run a program from an argv list on asyncio's subprocess support. Never through a shell."""
+"""`shell`: run a program from an argv list on asyncio's subprocess support. Never through a shell.
+
+The values of `env` variables whose names look like credentials (``API_TOKEN``, ``DB_PASSWORD``)
+join the run's secrets before the program starts, so its output and stderr (in the step's error
+when it fails) are masked wherever the run shows them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
+from orchestrator.actions.redact import env_secrets
 from orchestrator.errors import ActionError
 from orchestrator.executors.base import Invocation
 
@@ -81,11 +87,18 @@ class Shell(Action):
             for i in _booleans(params.get("argv"))
         ]
 
+    def secrets(self, params: Any) -> list[str]:
+        return env_secrets(params.get("env")) if isinstance(params, dict) else []
+
     def invocation(self, params: Any, with_: Mapping[str, Any] | None, ctx: StepContext) -> Invocation:
         argv = params["argv"]
         if isinstance(argv, str) or not argv:
             raise ActionError(f"shell.argv: expected a non-empty list of arguments, got {argv!r}", retryable=False)
         env = {str(k): str(v) for k, v in params.get("env", {}).items()}
+        if env:
+            secrets = ctx.env.secrets
+            for value in env_secrets(env):
+                secrets.add(value)
         stdin = params.get("stdin")
         return Invocation(
             run_program, ([str(a) for a in argv], env, params.get("cwd"), None if stdin is None else str(stdin), params.get("check", True))

@@ -1,4 +1,8 @@
-"""Results and plans as the CLI prints them: text for people, JSON for scripts (the contract)."""
+"""Results and plans as the CLI prints them: text for people, JSON for scripts (the contract).
+
+A run's results come masked (the run masks its secrets when it records each step); a plan, shown
+before any run, is masked here with the secrets it knows (`Plan.secrets`).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,15 @@ if TYPE_CHECKING:
 
 def plan_summary(plan: Plan, run_id: str) -> dict[str, Any]:
     """A dry run in the shape of ``--format json``: every step `planned`, with kind_source, needs, wave."""
-    return {
+    summary = {
         "run_id": run_id,
         "playbook": plan.playbook.name,
         "status": "planned",
         "duration_s": 0.0,
         "steps": [_planned(s) for s in plan.all_steps()],
     }
+    secrets = plan.secrets()
+    return secrets.mask_value(summary) if secrets else summary
 
 
 def _planned(s: PlannedStep) -> dict[str, Any]:
@@ -53,7 +59,7 @@ def plan_text(plan: Plan) -> str:
         if steps:
             lines.append(title)
             lines.extend(_step_line(s) for s in steps)
-    return "\n".join(lines)
+    return plan.secrets().mask("\n".join(lines))
 
 
 def _step_line(s: PlannedStep) -> str:

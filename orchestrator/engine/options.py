@@ -38,3 +38,6 @@ class RunOptions:
     timeout: float | None = None
     #: ``"read"``: only steps whose output a template reads keep it (a wide fan-out holds nothing).
     outputs: Literal["all", "read"] = "all"
+    #: Values to mask (as ``***``) in everything the run emits, besides those the plan marks secret
+    #: (`secrets:`) and those its steps send as credentials.
+    secrets: Sequence[str] = ()

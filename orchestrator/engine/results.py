@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    from orchestrator.logs import Secrets
 
 StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "planned"]
 # `planned` steps are those a dry run did not run: they hold what they would have sent.
@@ -38,6 +41,17 @@ class StepResult:
     @property
     def ok(self) -> bool:
         return self.status in ("succeeded", "skipped", "planned")
+
+    def masked(self, secrets: Secrets) -> StepResult:
+        """This result with `secrets` masked in what it shows (its error and planned request); itself
+        when they show none. The output is left as it is: it is data for later steps, never shown."""
+        if not secrets or (self.error is None and self.planned is None):
+            return self
+        error = secrets.mask(self.error) if self.error is not None else None
+        planned = secrets.mask_value(self.planned) if self.planned is not None else None
+        if error == self.error and planned == self.planned:
+            return self
+        return replace(self, error=error, planned=planned)
 
     def summary(self) -> dict[str, Any]:
         """The step as the JSON contract shows it (output left out: it can be large)."""
@@ -88,6 +102,15 @@ class RunResult:
 
     def outputs(self) -> dict[str, Any]:
         return {s.id: s.output for s in self.steps}
+
+    def masked(self, secrets: Secrets) -> RunResult:
+        """This result with `secrets` masked in every step's error and planned request."""
+        if not secrets:
+            return self
+        steps = tuple(s.masked(secrets) for s in self.steps)
+        if all(a is b for a, b in zip(steps, self.steps, strict=True)):
+            return self
+        return replace(self, steps=steps)
 
     def raise_on_error(self) -> RunResult:
         """Return self if the run succeeded, else raise RunFailed."""

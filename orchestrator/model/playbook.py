@@ -165,6 +165,9 @@ class PlaybookBase(BaseModel):
     name: str = Field(min_length=1, description="What the playbook does.")
     description: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict, description="Defaults; `--var k=v` overrides.")
+    secrets: tuple[str, ...] = Field(
+        (), description="Names of variables whose values (after `--var`) are secret: masked as *** in every output, log and record."
+    )
     limits: dict[str, LimitSpec] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     timeout: PositiveDuration | None = Field(
@@ -182,6 +185,16 @@ class PlaybookBase(BaseModel):
         for key in value:
             if not isinstance(key, str) or not key.isidentifier():
                 raise ValueError(f"variable names must be identifiers, got {key!r}")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name.isidentifier():
+                raise ValueError(f"`secrets` lists variable names, which are identifiers; got {name!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a variable is listed twice: {sorted({n for n in value if value.count(n) > 1})}")
         return value
 
     @property
