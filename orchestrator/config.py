@@ -175,10 +175,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     file = Path(path) if path is not None else default_config_path()
     if file is None:
         return Config()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Diagnostic(str(file), 1, 1, f"cannot read configuration: {exc.strerror}")]) from None
+    from orchestrator.model.source import read_source
+
+    try:  # a regular UTF-8 file within the size limit, checked before reading (docs/playbook.md)
+        text = read_source(file, "configuration")
+    except YamlError as exc:
+        raise ConfigError(exc.diagnostics) from None
     return loads_config(text, str(file))
 
 

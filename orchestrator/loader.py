@@ -11,18 +11,17 @@ from pydantic import ValidationError
 from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.errors import Diagnostic, PlaybookError
 from orchestrator.model.playbook import Playbook, playbook_model
-from orchestrator.model.source import SourceMap, YamlError, load_yaml
+from orchestrator.model.source import SourceMap, YamlError, load_yaml, read_source
 from orchestrator.model.validation import diagnostics
 
 
 def load(path: str | os.PathLike[str], *, registry: ActionRegistry | None = None) -> Playbook:
     """Load and validate the playbook at `path`. Raises PlaybookError listing every problem."""
     file = os.fspath(path)
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise PlaybookError([Diagnostic(file, 1, 1, f"cannot read playbook: {reason}")]) from None
+    try:  # a regular UTF-8 file within the size limit, checked before reading (docs/playbook.md)
+        text = read_source(file, "playbook")
+    except YamlError as exc:
+        raise PlaybookError(exc.diagnostics) from None
     return loads(text, file=file, registry=registry)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from orchestrator import __version__
 
 if TYPE_CHECKING:
@@ -71,27 +69,33 @@ def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key.isidentifier():
             raise UsageError(f"--var expects NAME=VALUE with NAME an identifier, got {pair!r}")
-        try:  # `replicas=5` is the number 5, `tags=[a, b]` a list; anything unparsable stays text
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
-        out[key] = value
+        out[key] = var_value(key, raw)
     return out
+
+
+def var_value(name: str, raw: str) -> Any:
+    """A `--var NAME=VALUE` value: `replicas=5` is the number 5, `tags=[a, b]` a list; text that is
+    not YAML stays text. YAML that a file would be refused for (a tag, a recursive alias, an alias
+    bomb) is refused here too, naming the variable."""
+    from orchestrator.model.source import YamlError, load_yaml
+
+    if not raw.strip():
+        return raw
+    try:
+        return load_yaml(raw, f"--var {name}")[0]
+    except YamlError as exc:
+        if exc.syntax:
+            return raw
+        raise UsageError(f"--var {name}: {exc.diagnostics[0].message}") from None
 
 
 def vars_file(path: str) -> dict[str, Any]:
     """The variables in a YAML file that holds one mapping of NAME: VALUE."""
-    from pathlib import Path
-
     from orchestrator.errors import Diagnostic, InvalidInput
-    from orchestrator.model.source import YamlError, load_yaml
+    from orchestrator.model.source import YamlError, load_yaml, read_source
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput([Diagnostic(path, 1, 1, f"cannot read the variables file given with --var @{path}: {exc.strerror}")]) from None
-    try:
-        data, smap = load_yaml(text, path)
+    try:  # a regular UTF-8 file within the size limit, checked before reading (docs/playbook.md)
+        data, smap = load_yaml(read_source(path, f"the variables file given with --var @{path}"), path)
     except YamlError as exc:
         raise InvalidInput(exc.diagnostics) from None
     if data is None:
