@@ -1,15 +1,20 @@
-"""Importing a playbook's own modules (`call: tasks:render`) without moving `sys.path` for good.
+"""Importing a playbook's own modules (`call: tasks:render`) at run time, without moving `sys.path`
+for good and without letting them shadow anything installed.
 
-"The playbook's folder is importable": a `call:` target is looked up there first, then as any
-import. The folder is on `sys.path` only while it is needed, and taken out again after:
+"The playbook's folder is importable": while a run whose plan has `call:` steps is in progress
+(`importable`), the folder is on `sys.path`, so the run imports `tasks` from `tasks.py` beside the
+playbook, and a function that imports a neighbour lazily works on the event loop and on threads as
+it does in worker processes (they get the folder from the executor, and import the module again to
+unpickle the callable).
 
-- while the planner imports a `call:` module (`import_from`), so the module's top-level imports of
-  its neighbours work, and planning (a dry run, `orchestrate check`) leaves `sys.path` as it found it;
-- while a run is in progress (`importable`), so a function that imports a neighbour lazily works on
-  the event loop and on threads as it does in worker processes, which get the folder on their own
-  `sys.path` from the executor (they import the module again to unpickle the callable).
+The folder is put at the **end** of `sys.path`: a stray ``aiohttp.py`` or ``yaml.py`` beside a
+playbook is never imported in place of the library the engine (or a `call:` function) imports. A
+`call:` target's own module beside the playbook that has an installed module's name is refused
+when the plan is made (`source_check.Shadows`), so the folder coming last never changes which
+module a `call:` step gets.
 
-Both are counted per folder under one lock: concurrent plans and runs of playbooks in different
+Planning imports nothing (`source_check` reads the source), so it leaves `sys.path` alone. The
+folder's presence is counted per folder under one lock: concurrent runs of playbooks in different
 folders each get theirs, and the last one out takes it away.
 """
 
@@ -32,7 +37,7 @@ _added: Counter[str] = Counter()  # folders we put on sys.path, by how many user
 
 
 def import_from(module_name: str, folder: Path | None) -> ModuleType:
-    """Import `module_name`, its top-level package looked up in `folder` first when given."""
+    """Import `module_name` (running its code), `folder` on `sys.path` meanwhile when given."""
     if folder is None:
         return importlib.import_module(module_name)
     with _lock, importable(folder):
@@ -41,12 +46,12 @@ def import_from(module_name: str, folder: Path | None) -> ModuleType:
 
 @contextlib.contextmanager
 def importable(folder: Path) -> Iterator[None]:
-    """`folder` at the front of `sys.path` for the block, unless it was there already."""
+    """`folder` at the end of `sys.path` for the block, unless it was there already."""
     entry = str(folder)
     with _lock:
         if _added[entry] or entry not in sys.path:
             if not _added[entry]:
-                sys.path.insert(0, entry)
+                sys.path.append(entry)
             _added[entry] += 1
             ours = True
         else:
