@@ -55,8 +55,9 @@ def main(
     # Ctrl-C reaches the whole foreground process group; the parent handles it by cancelling
     # calls (which terminates the workers running them), so the workers themselves ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Prepend, so that modules next to a playbook win over installed ones of the same name.
-    sys.path[:0] = list(sys_path)
+    # After the installed libraries, as in the parent's run: a stray aiohttp.py beside a playbook
+    # must not replace the library for a function that imports it.
+    sys.path.extend(p for p in sys_path if p not in sys.path)
     # Replies and stderr lines share the pipe; a call's own threads may write to stderr too.
     send = _locked_sender(conn)
     sys.stderr = ParentStderr(send)
