@@ -29,6 +29,8 @@ _NOT_RUN = ("skipped", "cancelled", "planned")
 
 # XML 1.0 cannot carry these at all, escaped or not; a program's stderr can contain them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Control characters other than tab, CR and LF, which workflow commands would carry raw.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def diagnostics(items: Sequence[Diagnostic], fmt: str, playbook: str) -> str:
@@ -180,6 +182,9 @@ def _command(name: str, message: str, **properties: str) -> str:
 
 
 def _escape_data(text: str) -> str:
+    # Control bytes (a program's coloured stderr: ESC [31m) would reach the job log raw, where a
+    # terminal or a log viewer acts on them: shown as \xNN text instead.
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

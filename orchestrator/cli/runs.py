@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,17 +27,32 @@ def runs(argv: Sequence[str]) -> int:
     from orchestrator.cli import output
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
-    from orchestrator.history import find_run, history_path, list_runs
+    from orchestrator.history import history_path
 
     try:
         settings = load_config(args.config).history
     except InvalidInput as exc:
         output.diagnostics(exc.diagnostics, "text", args.config)
         return 2
-    path = history_path(args.history or settings.path, enabled=bool(args.history) or settings.enabled)
+    # A file named on the command line is read whatever the configuration or ORCHESTRATOR_HISTORY say.
+    path = Path(args.history).expanduser() if args.history else history_path(settings.path, enabled=settings.enabled)
     if path is None:
         print("orchestrate: run history is off (history.enabled: false, or ORCHESTRATOR_HISTORY=off)", file=sys.stderr)
         return 2
+    try:
+        return _show(args, path)
+    except sqlite3.Error as exc:  # a corrupt or foreign file: say so, never a traceback
+        print(
+            f"{path}:1:1: cannot read the run history: {exc}; move the file aside (the next run starts a new one) "
+            "or pass --history FILE",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _show(args: argparse.Namespace, path: Path) -> int:
+    from orchestrator.history import find_run, list_runs
+
     if args.run_id is None:
         records = list_runs(path, args.limit)
         if args.format == "json":
