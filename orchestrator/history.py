@@ -147,6 +147,18 @@ class RunJournal(Reporter):
             )
 
 
+    def cut_short(self) -> None:
+        """Record the run as interrupted now, from a process about to exit without finishing it
+        (a second Ctrl-C): otherwise it would show as abandoned, as if the controller had died."""
+        db, self._db = self._db, None
+        if db is None:
+            return
+        with closing(db), db:
+            db.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ?", (time.time(), self._run_id)
+            )
+
+
 def _prune(db: sqlite3.Connection, keep: int) -> None:
     """Forget all but the newest `keep` runs (a run still marked running stays: it may be going on)."""
     old = "SELECT run_id FROM runs WHERE status != 'running' AND run_id NOT IN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?)"

@@ -6,6 +6,7 @@ Exit codes: 0 succeeded, 1 a step failed, 2 invalid playbook, configuration or u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -113,6 +114,9 @@ async def _execute(the_plan: Plan, args: argparse.Namespace, target: TargetSetti
     def on_signal() -> None:
         if interrupt.is_set():  # a second Ctrl-C: stop waiting for cleanup
             view.__exit__(None, None, None)
+            if journal is not None:
+                with contextlib.suppress(Exception):  # exiting now matters more than the record
+                    journal.cut_short()
             print("orchestrate: interrupted again; exiting now", file=sys.stderr)
             os._exit(130)
         print("orchestrate: interrupting: cancelling running steps, then running `finally` (Ctrl-C again to exit now)", file=sys.stderr)
@@ -122,8 +126,9 @@ async def _execute(the_plan: Plan, args: argparse.Namespace, target: TargetSetti
     # Each reporter is guarded apart: a history file that cannot be written must not switch off the view.
     reporters: list[Reporter] = [view]
     history = None if args.dry_run else history_path(the_plan.config.history.path, the_plan.config.history.enabled)
-    if history is not None:
-        reporters.append(RunJournal(history, keep=the_plan.config.history.keep))
+    journal = RunJournal(history, keep=the_plan.config.history.keep) if history is not None else None
+    if journal is not None:
+        reporters.append(journal)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:

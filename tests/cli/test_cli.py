@@ -319,6 +319,8 @@ def _wait_for_event(stream: IO[str], event: str, step: str, timeout: float = 30)
         line = stream.readline()
         if not line:
             raise AssertionError(f"stderr ended before {event} for {step}")
+        if not line.startswith("{"):
+            continue  # orchestrate's own messages ("orchestrate: interrupting ...") are plain text
         record = json.loads(line)
         if record.get("event") == event and record.get("step") == step:
             return

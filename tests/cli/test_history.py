@@ -150,3 +150,34 @@ def test_the_history_keeps_the_newest_runs_it_is_configured_to_keep(tmp_path: Pa
     with sqlite3.connect(history) as db:  # the oldest run's steps went with it
         kept = {row[0] for row in db.execute("SELECT DISTINCT run_id FROM steps")}
     assert kept == {r["run_id"] for r in listed}
+
+
+def test_a_second_ctrl_c_records_the_run_as_interrupted_not_abandoned(tmp_path: Path) -> None:
+    """Ctrl-C, then Ctrl-C again while `finally` runs: orchestrate exits 130 at once, and the
+    history says the run was interrupted (not abandoned, as for a controller that died)."""
+    history = tmp_path / "runs.sqlite"
+    play = write(tmp_path, """
+        name: twice
+        steps:
+          - {id: long, shell: {argv: [sleep, "30"]}}
+        finally:
+          - {id: slow_cleanup, shell: {argv: [sleep, "30"]}}
+        """)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli.main", str(play)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT, env={**os.environ, "ORCHESTRATOR_HISTORY": str(history)},
+    )
+    try:
+        assert proc.stderr is not None
+        _wait_for_event(proc.stderr, "step.started", "long")
+        proc.send_signal(signal.SIGINT)
+        _wait_for_event(proc.stderr, "step.started", "slow_cleanup")
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert code == 130
+    (run,) = runs(history)["runs"]
+    assert run["status"] == "interrupted"
