@@ -23,6 +23,7 @@ from orchestrator.engine.results import RunResult, RunStatus, StepResult
 from orchestrator.engine.state import RunState
 from orchestrator.engine.step import StepRunner
 from orchestrator.logs import get_logger
+from orchestrator.retry import RunDeadline
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
@@ -104,21 +105,69 @@ _TIMED_OUT = "timed out"  # put on the queue of finished steps when the run's ti
 
 async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: asyncio.Event, timeout: float | None) -> RunStatus:
     """Start each step when its dependencies are done; stop everything at the first failure, an
-    interrupt or the run's timeout."""
+    interrupt or the run's timeout.
+
+    When the timeout passes, the results of steps that ended before it was seen count first: a run
+    whose last step ended before the timer's turn came (a call that held the loop past it) succeeded,
+    as it would have had that result come first. The steps running are cancelled, saying why (those
+    whose task had not begun too); if none was, the steps it keeps from starting say why instead."""
     sorter: TopologicalSorter[str] = TopologicalSorter({s.id: s.needs for s in steps})
     sorter.prepare()
     by_id = {s.id: s for s in steps}
     finished: asyncio.Queue[StepResult | str | None] = asyncio.Queue()
     running: dict[str, asyncio.Task[None]] = {}
     status: RunStatus = "succeeded"
-    timer = asyncio.get_running_loop().call_later(timeout, finished.put_nowait, _TIMED_OUT) if timeout is not None else None
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(timeout, finished.put_nowait, _TIMED_OUT) if timeout is not None else None
+    # What retries may still wait: a server's Retry-After past the run's end is not waited for.
+    deadline = RunDeadline(time.monotonic() + timeout, timeout) if timeout is not None else None
 
     async def run_one(step: PlannedStep) -> None:
         try:
-            result = await StepRunner(step, state).run()
+            result = await StepRunner(step, state, deadline).run()
         except asyncio.CancelledError:
             result = state.results.get(step.id) or _not_reached(step)
         finished.put_nowait(result)
+
+    def step_ended(result: StepResult) -> bool:
+        """Count a finished step; False if its failure stops the run."""
+        nonlocal status
+        running.pop(result.id, None)
+        if result.status in ("failed", "cancelled") and by_id[result.id].on_error != "continue":
+            status = "failed"
+            state.cancel_reason = f"cancelled: step {result.id!r} {result.status}"
+            return False
+        sorter.done(result.id)
+        return True
+
+    def interrupted() -> None:
+        nonlocal status
+        status = "interrupted"
+        state.cancel_reason = "cancelled: the run was interrupted"
+        log.warning("run.interrupted")
+
+    def timed_out() -> bool:
+        """The timeout passed: True if it stops the run (a step is running or yet to start)."""
+        nonlocal status
+        while not finished.empty():  # what came before the timeout was seen counts first
+            queued = finished.get_nowait()
+            if queued is None:
+                interrupted()
+                return True
+            if isinstance(queued, StepResult) and not step_ended(queued):
+                return True  # that step's failure stops the run, and says so
+        if not running and not sorter.is_active():
+            log.info("run.timeout_raced", timeout=timeout, note="every step had ended when the timeout was seen")
+            return False
+        status = "failed"
+        passed = f"the run's timeout of {timeout:g}s passed"
+        state.cancel_reason = f"cancelled: {passed}"
+        log.error("run.timed_out", timeout=timeout, running=sorted(running))
+        if not running:  # between steps: the steps it keeps from starting say why
+            for sid in sorter.get_ready():
+                step = by_id[sid]
+                state.record(StepResult(step.id, step.kind, step.executor, "cancelled", error=f"not started: {passed}"))
+        return True
 
     async def on_interrupt() -> None:
         await interrupt.wait()
@@ -134,27 +183,24 @@ async def _graph(steps: Sequence[PlannedStep], state: RunState, interrupt: async
                     break
                 result = await finished.get()
                 if result is None:
-                    status = "interrupted"
-                    state.cancel_reason = "cancelled: the run was interrupted"
-                    log.warning("run.interrupted")
+                    interrupted()
                     break
                 if isinstance(result, str):
-                    status = "failed"
-                    state.cancel_reason = f"cancelled: the run's timeout of {timeout:g}s passed"
-                    log.error("run.timed_out", timeout=timeout, running=sorted(running))
+                    if timed_out():
+                        break
+                    continue
+                if not step_ended(result):
                     break
-                running.pop(result.id, None)
-                if result.status in ("failed", "cancelled") and by_id[result.id].on_error != "continue":
-                    status = "failed"
-                    state.cancel_reason = f"cancelled: step {result.id!r} {result.status}"
-                    break
-                sorter.done(result.id)
         finally:
             waiter.cancel()
             if timer is not None:
                 timer.cancel()
             for task in running.values():
                 task.cancel()  # fail fast: the other running steps are cancelled, and say so
+    for sid in running:  # a step cancelled before its task began says why all the same
+        if sid not in state.results:
+            step = by_id[sid]
+            state.record(StepResult(sid, step.kind, step.executor, "cancelled", error=state.cancel_reason or "cancelled"))
     return status
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Iterable, Mapping, Sized
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sized
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -21,8 +21,19 @@ if TYPE_CHECKING:
     from orchestrator.engine.limits import Limit
     from orchestrator.engine.state import RunState
     from orchestrator.planner import PlannedStep
+    from orchestrator.retry import RunDeadline
 
 log = get_logger()
+
+#: A fan-out gives the event loop a turn at least this often (seconds), whatever its items do.
+_SLICE = 0.02
+#: ... and reads the clock about this often (seconds) to know when a slice is over,
+_LOOK = 0.002
+#: ... but at least every this many items.
+_MAX_SPAN = 1024
+#: Outputs of a sequence of up to this many items get their list at once; longer ones grow it.
+_PREALLOCATED = 1 << 20
+
 _bind = structlog.contextvars.bind_contextvars
 _unbind = structlog.contextvars.unbind_contextvars
 _context = structlog.contextvars.get_contextvars
@@ -64,15 +75,19 @@ def mask_secrets(value: Any) -> Any:
 class StepRunner:
     """Runs one planned step to a StepResult. Never raises, except CancelledError."""
 
-    def __init__(self, step: PlannedStep, state: RunState) -> None:
+    def __init__(self, step: PlannedStep, state: RunState, deadline: RunDeadline | None = None) -> None:
         self.step = step
         self.state = state
+        #: The run's timeout, for a main step: retries wait for no Retry-After past it.
+        self.deadline = deadline
         self.executor = state.executors[step.kind]
         self.limits: list[Limit] = [state.limits[name] for name in step.limits]  # in the plan's global order
         self.deadlines = Deadlines(step.timeout) if step.timeout is not None else None
         self.keep = state.keeps_output(step.id)
         self.attempts = 0
         self.retries = 0
+        #: Of a cancelled fan-out: its outputs so far, its number of items, items done, items failed.
+        self.progress: tuple[list[Any] | None, int | None, int, int] | None = None
         # One attempt, no limit, no timeout, no log context to ship: each item is one plain await.
         self.direct = step.retry.attempts == 1 and not self.limits and step.timeout is None and not step.ships_log_context
         # In a `--dry-run=reads` run only steps that change nothing are run; the others are shown.
@@ -100,7 +115,14 @@ class StepRunner:
             else:
                 output, items, failed_items = await self.fan_out(scope)
         except asyncio.CancelledError:
-            self.finish("cancelled", started, state.cancel_reason or "cancelled", output, items, failed_items)
+            reason = state.cancel_reason or "cancelled"
+            if self.progress is not None:  # a fan-out: say how far it got, keep what it made
+                output, total, done, failed_items = self.progress
+                items = done + failed_items
+                reason += f"; {done:,} of {total:,} items done" if total is not None else f"; {done:,} items done"
+                if failed_items:
+                    reason += f", {failed_items:,} failed"
+            self.finish("cancelled", started, reason, output, items, failed_items)
             raise
         except _NotKnowable:
             return self.finish("planned", started, None, None, planned=self.would_send(scope))
@@ -163,7 +185,19 @@ class StepRunner:
 
     async def fan_out(self, scope: Mapping[str, Any]) -> tuple[list[Any] | None, int, int]:
         """Run every item with a fixed set of workers pulling from one iterator: memory and tasks stay
-        bounded by `concurrency`, whatever the number of items."""
+        bounded by `concurrency`, whatever the number of items.
+
+        Items that never wait (`set`, `log`, a plain function on the loop) would hold the event loop
+        for the whole step, so timers, signals and cancellation would wait for its end: the workers
+        give the loop a turn once a time slice has passed without one (see `_SLICE`).
+
+        Outputs are stored as items finish, in a list that grows with them: a sequence of up to
+        `_PREALLOCATED` items gets its whole list at once, a longer or unsized one (a
+        `range(10**12)`) grows by doubling. A step that ends early (an item failed, or it was
+        cancelled) keeps an entry, None if that item did not finish, for every item of a sequence
+        of up to `_PREALLOCATED` items, and for every item up to the last one taken of a longer or
+        unsized one. (A step that runs every item of a `range(10**12)` would need memory for 10**12
+        outputs: keep none, as the CLI does for an output no template reads, or stop it first.)"""
         step = self.step
         assert step.for_each is not None
         source = step.for_each.render(scope)
@@ -173,8 +207,16 @@ class StepRunner:
             raise TemplateError(f"{step.where}.for_each: expected a list or other sequence, got {type(source).__name__}")
         total = len(source) if isinstance(source, Sized) else None
         keep = self.keep  # else no item's output is stored, and the step's output is None
-        outputs: list[Any] = [None] * total if total is not None and keep else []
-        pending = enumerate(source)
+        outputs: list[Any] = [None] * min(total, _PREALLOCATED) if total is not None and keep else []
+        taken = 0  # of an unsized sequence: how many items were taken from it
+
+        def counted(items: Iterable[Any]) -> Iterator[Any]:
+            nonlocal taken
+            for one in items:
+                taken += 1
+                yield one
+
+        pending = enumerate(source if total is not None or not keep else counted(source))
         failures: list[tuple[int, str]] = []
         keep_going = step.on_error == "continue"
         done = 0
@@ -190,8 +232,32 @@ class StepRunner:
         index_var = token.var
         index_var.reset(token)
 
+        # Time slices, shared by the step's workers. After each item, one comparison of `index`
+        # with `look_at`; the clock is read every `span` items, `span` sized from the items' recent
+        # pace so that it is read about every `_LOOK` seconds. A slice ends at `slice_end`: if the
+        # loop has had a turn meanwhile (`turned`, set by a callback the loop runs on its next
+        # turn; items that wait give it turns all the time), a new slice starts; if not, the worker
+        # yields to the loop, and so does every other worker after its current item (`look_at = 0`).
+        # Measured on a 1,000,000-item `set` fan-out: no difference beyond run-to-run noise.
+        loop = asyncio.get_running_loop()
+        clock = time.perf_counter
+        turned = False
+
+        def on_turn() -> None:
+            nonlocal turned
+            turned = True
+
+        looked_at = clock()
+        slice_end = looked_at + _SLICE
+        loop.call_soon(on_turn)
+        look_at, looked_index, span = 1, 0, 1
+
+        def grow(index: int) -> None:
+            size = max(index + 1, 2 * len(outputs))
+            outputs.extend([None] * ((size if total is None else min(size, total)) - len(outputs)))
+
         async def worker() -> None:
-            nonlocal done, stop
+            nonlocal done, stop, turned, looked_at, slice_end, look_at, looked_index, span
             for index, item in pending:  # never awaits between next() calls: safe to share
                 if stop:
                     return  # this item is not started
@@ -207,21 +273,63 @@ class StepRunner:
                     if not keep_going:
                         stop = True  # items in flight elsewhere finish and are recorded
                         return
-                    continue
-                if keep:
-                    if total is None and index >= len(outputs):
-                        outputs.extend([None] * (index + 1 - len(outputs)))
-                    outputs[index] = value
-                done += 1
-                item_finished(step, index, True)
+                else:
+                    if keep:
+                        try:
+                            outputs[index] = value
+                        except IndexError:
+                            grow(index)
+                            outputs[index] = value
+                    done += 1
+                    item_finished(step, index, True)
+                # Between items, never between taking an item and starting it: an item taken is run.
+                if index >= look_at:
+                    now = clock()
+                    if now < slice_end:
+                        pace = (now - looked_at) / max(index - looked_index, 1)
+                        span = min(_MAX_SPAN, max(1, int(_LOOK / pace))) if pace > 0 else _MAX_SPAN
+                        looked_at, looked_index, look_at = now, index, index + span
+                    elif turned:  # the loop had its turn during this slice: start the next one
+                        turned = False
+                        loop.call_soon(on_turn)
+                        looked_at, slice_end, looked_index, look_at = now, now + _SLICE, index, index + span
+                    else:
+                        ended = slice_end
+                        look_at = 0  # the other workers yield too, after their current item
+                        await asyncio.sleep(0)  # the loop's turn: timers, signals, I/O, cancellation
+                        if slice_end == ended:  # the first worker back starts the next slice
+                            turned = False
+                            loop.call_soon(on_turn)
+                            now = clock()
+                            looked_at, slice_end, looked_index, look_at = now, now + _SLICE, index, index + span
+
+        def ended_early() -> list[Any] | None:
+            """The outputs of a step that did not run every item (see the docstring)."""
+            if not keep:
+                return None
+            if total is None or total > _PREALLOCATED:
+                if total is None:
+                    size = taken
+                else:
+                    following = next(pending, None)  # the first item not taken, if any
+                    size = following[0] if following is not None else total
+                del outputs[size:]
+                outputs.extend([None] * (size - len(outputs)))
+            return outputs
 
         workers = step.concurrency if total is None else max(1, min(step.concurrency, total))
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(worker())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(worker())
+        except asyncio.CancelledError:
+            self.progress = (ended_early(), total, done, len(failures))
+            raise
         count = total if total is not None else done + len(failures)
         if failures:
-            raise ItemsFailed(failures, count, outputs if keep else None, done)
+            raise ItemsFailed(failures, count, ended_early(), done)
+        if keep and total is None:
+            del outputs[count:]  # grown by doubling past the last item
         return (outputs if keep else None), count, 0
 
     def item(self, scope: Mapping[str, Any], index: int | None) -> Awaitable[Any]:
@@ -257,7 +365,7 @@ class StepRunner:
 
         try:
             value, _ = await step.retry.after(
-                first, functools.partial(self.attempt, params, with_, index), state.sleep, on_retry
+                first, functools.partial(self.attempt, params, with_, index), state.sleep, on_retry, self.deadline
             )
         finally:
             # `attempt` is bound in the worker's context, which its next item shares: leave none behind.

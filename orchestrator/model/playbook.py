@@ -61,6 +61,11 @@ class RetrySpec(BaseModel):
     backoff: Literal["exponential", "fixed"] = "exponential"
     delay: Duration = Field(0.2, description="Wait before the second attempt (the base of the backoff).")
     max_delay: Duration = Field(30.0, description="No wait is longer than this, unless the server's Retry-After says so.")
+    max_retry_after: Duration = Field(
+        300.0,
+        description="The longest server's Retry-After a retry waits for (or max_delay, if longer); "
+        "a longer one, or one past the run's timeout, fails the attempt at once, not retried.",
+    )
     jitter: bool = Field(True, description="Add up to `delay` of random wait, so clients do not retry in step.")
     retry_on_status: tuple[int, ...] = Field(
         (429, 502, 503, 504), description="HTTP statuses that count as a failed attempt worth retrying."
