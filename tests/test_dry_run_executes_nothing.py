@@ -1,7 +1,7 @@
 """Dry runs and `orchestrate check` execute none of a playbook's code; real runs import it as before.
 
 A `call:` module's top level is code (so is its package's ``__init__``): planning reads the target
-from source instead of importing it (`orchestrator/actions/source_check.py`). The proof is a real
+from source instead of importing it (`orchestrator/actions/source_check/`). The proof is a real
 `orchestrate` process under an audit hook that records every code object executed from the
 playbook's folder, every file opened for writing, and every process or connection started
 (audit hooks see what C code does too), as `tests/test_dry_run.py` does for the shipped playbook.

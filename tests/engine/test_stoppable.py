@@ -21,7 +21,7 @@ from typing import IO
 import pytest
 
 import orchestrator
-from orchestrator.engine import step as step_module
+from orchestrator.engine import fanout as fanout_module
 
 ROOT = Path(__file__).resolve().parents[2]
 H = "tests.engine.steps_helpers"
@@ -222,7 +222,7 @@ steps:
 async def test_outputs_beyond_the_preallocated_size_grow_and_end_at_the_sequence(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past `_PREALLOCATED` items the outputs list grows as items finish: a step that runs every
     item has exactly one entry per item, whether its sequence has a length or not."""
-    monkeypatch.setattr(step_module, "_PREALLOCATED", 8)
+    monkeypatch.setattr(fanout_module, "_PREALLOCATED", 8)
     plan = orchestrator.loads("""
 name: growing
 steps:
