@@ -16,12 +16,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 import orchestrator
 from orchestrator.engine import fanout as fanout_module
+from tests.cli.test_cli import _wait_for_event
 
 ROOT = Path(__file__).resolve().parents[2]
 H = "tests.engine.steps_helpers"
@@ -50,18 +50,6 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     playbook.write_text(ENDLESS)
     command = _orchestrate(str(playbook), "--var", f"marker={marker}", *args)
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT), marker
-
-
-def _wait_for_event(stream: IO[str], event: str, step: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            raise AssertionError(f"stderr ended before {event} for {step}")
-        record = json.loads(line)
-        if record.get("event") == event and record.get("step") == step:
-            return
-    raise AssertionError(f"no {event} for {step} within {timeout}s")
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
