@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,37 +18,14 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "playbooks" / "deploy.yml"
 
-# Runs the CLI's dry run under an audit hook that records every network connection, process start
-# and file opened for writing, from inside the interpreter (audit hooks see what C code does too).
-_AUDITED = textwrap.dedent("""
-    import os, sys
-    seen = []
-    WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    def hook(event, args):
-        # (socket.bind is left out: urllib3, imported with botocore, probes IPv6 support by binding
-        # a socket to ::1 at import time; that opens no connection and sends nothing.)
-        if event in ("socket.connect", "socket.sendto", "socket.sendmsg", "subprocess.Popen", "os.fork", "os.forkpty",
-                     "os.posix_spawn", "os.spawn", "os.exec", "os.system", "os.remove", "os.rename", "os.mkdir"):
-            seen.append(event)
-        elif event == "open":
-            path, mode, flags = args
-            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (isinstance(flags, int) and flags & WRITE):
-                if not (isinstance(path, int) or str(path).startswith("/dev/")):
-                    seen.append(f"open-for-write {path}")
-    sys.addaudithook(hook)
-    from orchestrator.cli.main import main
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    print("AUDIT " + repr(seen), file=sys.stderr)
-    sys.exit(code)
-""")
+AUDITED = str(ROOT / "tests" / "audited_cli.py")  # orchestrate under an audit hook
 
 
 def test_plain_dry_run_connects_nowhere_starts_nothing_and_writes_no_file() -> None:
     """`orchestrate --dry-run playbooks/deploy.yml` prints the plan with no connection, process or written file."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", _AUDITED, "--dry-run", str(DEPLOY)], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
+        [sys.executable, AUDITED, "--dry-run", str(DEPLOY)], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
     audit = proc.stderr.strip().splitlines()[-1]
@@ -62,7 +38,7 @@ def test_the_audit_hook_would_see_a_side_effect(tmp_path: Path) -> None:
     playbook = tmp_path / "p.yml"
     playbook.write_text("name: p\nsteps:\n  - {id: a, shell: {argv: ['true']}}\n")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", _AUDITED, str(playbook), "--format", "json"], capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run([sys.executable, AUDITED, str(playbook), "--format", "json"], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "subprocess.Popen" in proc.stderr.strip().splitlines()[-1] or "os.posix_spawn" in proc.stderr.strip().splitlines()[-1]
 

@@ -32,58 +32,23 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The CLI under an audit hook. `exec` is the event the import system raises when it runs a module's
-# code; opens for writing, processes and connections are side effects of any kind.
-_AUDITED = textwrap.dedent("""
-    import os, sys
-    FOLDER = os.environ["AUDIT_FOLDER"]
-    seen = []
-    WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    def hook(event, args):
-        if event in ("socket.connect", "subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn",
-                     "os.exec", "os.system", "os.remove", "os.rename", "os.mkdir"):
-            seen.append(event)
-        elif event == "exec":
-            filename = getattr(args[0], "co_filename", "")
-            if str(filename).startswith(FOLDER):
-                seen.append(f"exec {filename}")
-        elif event == "open":
-            path, mode, flags = args
-            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (isinstance(flags, int) and flags & WRITE):
-                if not (isinstance(path, int) or str(path).startswith("/dev/")):
-                    seen.append(f"open-for-write {path}")
-    sys.addaudithook(hook)
-    from orchestrator.cli.main import main
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    print("AUDIT " + repr(seen), file=sys.stderr)
-    sys.exit(code)
-""")
+# orchestrate under an audit hook that also records module code run from AUDIT_FOLDER.
+AUDITED = str(ROOT / "tests" / "audited_cli.py")
 
-# A module whose top level writes a file, and a package whose __init__ does (its submodule does not).
-_MODULE = """
+# A module whose top level writes a file, and a package whose __init__ does (its submodule does
+# not); both define the same functions (_FUNCTIONS).
+_WRITES = """
     from pathlib import Path
 
     Path({marker!r}).write_text("the module's top level ran")
 
-
-    async def fetch(host: str) -> str:
-        return host
-
-
-    def query(hosts: list[str]) -> int:
-        return len(hosts)
-
-
-    def crunch(n: int) -> int:
-        return n * 2
 """
 _PACKAGE_INIT = """
     from pathlib import Path
 
     Path({marker!r}).write_text("the package's __init__ ran")
 """
-_PACKAGE_WORK = """
+_FUNCTIONS = """
     async def fetch(host: str) -> str:
         return host
 
@@ -95,6 +60,7 @@ _PACKAGE_WORK = """
     def crunch(n: int) -> int:
         return n * 2
 """
+_MODULE = _WRITES + _FUNCTIONS
 _PLAYBOOK = """
     name: {name}
     steps:
@@ -123,7 +89,7 @@ def folder(tmp_path: Path) -> Path:
     (its package's ``__init__`` does)."""
     _write(tmp_path / "dry_writer_mod.py", _MODULE.format(marker=str(tmp_path / "module-ran")))
     _write(tmp_path / "dry_writer_pkg" / "__init__.py", _PACKAGE_INIT.format(marker=str(tmp_path / "package-ran")))
-    _write(tmp_path / "dry_writer_pkg" / "work.py", _PACKAGE_WORK)
+    _write(tmp_path / "dry_writer_pkg" / "work.py", _FUNCTIONS)
     _write(tmp_path / "module.yml", _PLAYBOOK.format(name="module writes at import", module="dry_writer_mod"))
     _write(tmp_path / "package.yml", _PLAYBOOK.format(name="package init writes", module="dry_writer_pkg.work"))
     return tmp_path
@@ -133,7 +99,7 @@ def _audited(folder: Path, *argv: str) -> tuple[int, str, list[str], str]:
     """Run `orchestrate ARGV...` under the audit hook: (exit code, stdout, what the hook saw, stderr)."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT), "AUDIT_FOLDER": str(folder)}
     proc = subprocess.run(
-        [sys.executable, "-c", _AUDITED, *argv], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+        [sys.executable, AUDITED, *argv], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
     )
     last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
     assert last.startswith("AUDIT "), proc.stderr
