@@ -13,6 +13,8 @@ import tempfile
 import threading
 from typing import IO, TYPE_CHECKING, ClassVar, Self
 
+from orchestrator.lifetime import program_reaper
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from types import TracebackType
@@ -52,10 +54,13 @@ class ChildServer:
         if self.process is not None:
             raise RuntimeError(f"{self.what} already started")
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - a file cannot fill up like a pipe; closed in stop()
+        # In a session of its own, watched by the program reaper: if this process dies, even by
+        # SIGKILL, the server dies with it (orchestrator/lifetime.py).
         self.process = subprocess.Popen(
             list(argv), stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, env=dict(env) if env is not None else None,
+            text=True, env=dict(env) if env is not None else None, start_new_session=True,
         )
+        program_reaper().watch(self.process.pid)
         assert self.process.stdout is not None
         lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True)
@@ -88,6 +93,7 @@ class ChildServer:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            program_reaper().forget(process.pid)
             if self._reader is not None:  # it sees EOF now that the child is gone
                 self._reader.join(timeout=self.stop_grace)
                 self._reader = None

@@ -20,12 +20,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "orchestrator"
 
 #: Bottom to top. A module belongs to the first layer with a prefix that matches its name.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("orchestrator.errors", "orchestrator.logs", "orchestrator.model", "orchestrator.config")),
+    ("foundation", ("orchestrator.errors", "orchestrator.logs", "orchestrator.model", "orchestrator.config", "orchestrator.lifetime")),
     ("targets", ("orchestrator.sandbox", "orchestrator.emulator", "orchestrator._moto_serve", "orchestrator._child_server")),
     ("templates", ("orchestrator.templates",)),
     ("executors", ("orchestrator.executors",)),
     ("actions", ("orchestrator.actions",)),
-    ("planner", ("orchestrator.planner", "orchestrator.loader", "orchestrator.retry", "orchestrator.schema")),
+    ("planner", ("orchestrator.planner", "orchestrator.loader", "orchestrator.retry", "orchestrator.schema", "orchestrator.selection")),
     ("engine", ("orchestrator.engine",)),
     ("interfaces", (
         "orchestrator.api", "orchestrator.scheduler", "orchestrator.cli", "orchestrator.target",

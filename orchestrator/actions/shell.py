@@ -1,5 +1,8 @@
 """`shell`: run a program from an argv list on asyncio's subprocess support. Never through a shell.
 
+Each program runs in a process group of its own: a cancelled step kills the group, and so does the
+reaper of `orchestrator.lifetime` when the controller dies (even by SIGKILL) with the program running.
+
 The values of `env` variables whose names look like credentials (``API_TOKEN``, ``DB_PASSWORD``)
 join the run's secrets before the program starts, so its output and stderr (in the step's error
 when it fails) are masked wherever the run shows them.
@@ -20,6 +23,7 @@ from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.actions.redact import env_secrets
 from orchestrator.errors import ActionError
 from orchestrator.executors.base import Invocation
+from orchestrator.lifetime import program_reaper
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -29,7 +33,7 @@ class ShellParams(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     argv: Annotated[list[Any] | str, Field(description="The program and its arguments, as a list (or a template giving one).")]
     env: NotRequired[Annotated[dict[str, Any], Field(description="Extra environment variables.")]]
-    cwd: NotRequired[str]
+    cwd: NotRequired[Annotated[str, Field(description="The folder the program runs in (default: the current one).")]]
     stdin: NotRequired[Annotated[str, Field(description="Text written to the program's standard input.")]]
     check: NotRequired[Annotated[bool, Field(description="Fail the step on a non-zero exit status (default true).")]]
 
@@ -51,6 +55,9 @@ async def run_program(
         raise ActionError(f"program not found: {argv[0]!r}", retryable=False) from None
     except PermissionError:
         raise ActionError(f"program not executable: {argv[0]!r}", retryable=False) from None
+    # Its group is killed if this process dies before the program ends (orchestrator.lifetime).
+    reaper = program_reaper()
+    reaper.watch(proc.pid)
     try:
         out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
     except asyncio.CancelledError:
@@ -58,6 +65,8 @@ async def run_program(
         _kill_group(proc.pid)
         await proc.wait()
         raise
+    finally:
+        reaper.forget(proc.pid)
     result: dict[str, Any] = {"rc": proc.returncode, "stdout": out.decode(errors="replace"), "stderr": err.decode(errors="replace")}
     if check and proc.returncode != 0:
         tail = result["stderr"].strip().splitlines()[-3:]

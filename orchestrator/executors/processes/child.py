@@ -1,8 +1,14 @@
 """Child side of the process pool: a worker process's loop, running pickled calls one at a time.
 
 Every worker process imports this module when it starts, so it stays import-light:
-stdlib plus structlog (for the per-call log context) and nothing else from the project (the
-package's ``__init__`` imports the parent side lazily, for the same reason).
+stdlib plus structlog (for the per-call log context) and, of the project, only
+:mod:`orchestrator.lifetime` (stdlib only; the package's ``__init__`` imports the parent side
+lazily, for the same reason).
+
+A worker dies with the process that started the pool, even when that process is killed with
+SIGKILL: it arms a parent-death signal first thing (:func:`~orchestrator.lifetime.die_with_parent`).
+A forkserver worker's parent is the forkserver, which exits when the pool's process does, once
+the worker has let go of the descriptor that would keep it running (:func:`_leave_forkserver`).
 
 Protocol, one request and one reply per call, each a single ``send_bytes`` message:
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import io
+import os
 import pickle
 import signal
 import sys
@@ -31,6 +38,8 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from structlog.contextvars import bind_contextvars
+
+from orchestrator.lifetime import die_with_parent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -50,8 +59,14 @@ def main(
     sys_path: Sequence[str],
     initializer: Callable[..., object] | None,
     initargs: tuple[object, ...],
+    parent: int | None = None,
 ) -> None:
-    """Worker process entry point: serve requests from ``conn`` until STOP or the parent goes away."""
+    """Worker process entry point: serve requests from ``conn`` until STOP or the parent goes away.
+
+    ``parent`` is the pid the worker was forked by (the pool's process, or the forkserver).
+    """
+    die_with_parent(parent)
+    _leave_forkserver()
     # Ctrl-C reaches the whole foreground process group; the parent handles it by cancelling
     # calls (which terminates the workers running them), so the workers themselves ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -81,6 +96,28 @@ def main(
             _reply(send, init_failure)
             return
         _reply(send, execute(request))
+
+
+def _leave_forkserver() -> None:
+    """Close this worker's copy of the forkserver's "alive" descriptor.
+
+    The forkserver hands every child a copy of it and runs until all copies close: with a busy
+    worker holding one, a forkserver outlives the pool's process, and the worker outlives the
+    forkserver. Without it, the forkserver exits when the pool's process does, and takes this
+    worker with it (the parent-death signal). A fork-method worker inherits the pool process's own
+    copy, if it has a forkserver, and lets go of it as well.
+    """
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    server: Any = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    # Forget the forkserver too: a call that starts processes the forkserver way starts its own.
+    server._forkserver_alive_fd = None
+    server._forkserver_address = None
+    server._forkserver_pid = None
 
 
 def _reply(send: Callable[[bytes], None], reply: bytes) -> None:
