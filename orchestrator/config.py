@@ -10,14 +10,14 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.errors import ConfigError, Diagnostic
 from orchestrator.model.source import YamlError, load_yaml
 from orchestrator.model.validation import diagnostics
-from orchestrator.model.values import Kind
+from orchestrator.model.values import Duration, Kind, PositiveDuration
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,11 +38,26 @@ class ExecutorSpec(BaseModel):
 
     model_config = _STRICT
     type: ExecutorType
-    workers: int | Literal["auto"] = Field("auto", description="Pool size; `auto` is 32 threads or one process per core.")
+    workers: int | Literal["auto"] = Field(
+        "auto",
+        description="Pool size. `auto`: threads grow with the calls waiting for one, capped by their latency "
+        "(Little's law), up to 256; processes stay at one per core.",
+    )
     start_method: Literal["fork", "forkserver", "spawn"] = Field(
         "forkserver", description="How worker processes start (processes only)."
     )
     address: str | None = Field(None, description="Dask scheduler address, or `local` for a local cluster (dask only).")
+    # The dask type's own keys (docs/scale-out.md).
+    cluster: str | None = Field(
+        None, pattern=r"^[A-Za-z_][\w.]*[.:][A-Za-z_]\w*$",
+        description="A Dask cluster class to start, e.g. distributed.LocalCluster or dask_jobqueue.SLURMCluster (dask only).",
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the `cluster` class.")
+    adapt: dict[str, Any] | None = Field(None, description="Adaptive scaling of the `cluster`: the arguments of its adapt(), e.g. {minimum: 0, maximum: 10}.")
+    connect_timeout: PositiveDuration = Field(5.0, description="How long connecting to the scheduler may take (dask only).")
+    no_workers_timeout: Duration = Field(
+        10.0, description="How long a call waits while the cluster has no worker before it fails (dask only).",
+    )
 
     @property
     def crosses_processes(self) -> bool:
@@ -133,8 +148,11 @@ class Config(BaseModel):
                 raise ValueError(f"executors: missing {kind!r}")
             if spec.type not in FITS[kind]:
                 raise ValueError(f"executors.{kind}: type {spec.type!r} cannot run {kind} work; use one of {', '.join(FITS[kind])}")
-            if spec.type == "dask" and not spec.address:
-                raise ValueError(f"executors.{kind}: a dask executor needs `address` (tcp://host:8786 or local)")
+            if spec.type == "dask":
+                _check_dask(kind, spec)
+            elif spec.model_fields_set & _DASK_ONLY:
+                keys = ", ".join(sorted(spec.model_fields_set & _DASK_ONLY))
+                raise ValueError(f"executors.{kind}: {keys} apply to the dask type only, not {spec.type!r}")
         return self
 
     def executor_for(self, kind: Kind) -> ExecutorSpec:
@@ -151,6 +169,19 @@ class TargetSettings:
     aws_endpoint_url: str | None = None
     #: Handed to the boto3 Session instead of its standard credential chain.
     aws_credentials: Mapping[str, str] | None = None
+
+
+_DASK_ONLY = frozenset({"address", "cluster", "options", "adapt", "connect_timeout", "no_workers_timeout"})
+
+
+def _check_dask(kind: str, spec: ExecutorSpec) -> None:
+    if bool(spec.address) == bool(spec.cluster):
+        raise ValueError(
+            f"executors.{kind}: a dask executor needs either `address` (tcp://host:8786, or local) or `cluster` "
+            "(a cluster class such as distributed.LocalCluster), not both"
+        )
+    if (spec.options or spec.adapt is not None) and not spec.cluster:
+        raise ValueError(f"executors.{kind}: `options` and `adapt` go with `cluster`, not `address`")
 
 
 def _default_executors() -> dict[Kind, ExecutorSpec]:

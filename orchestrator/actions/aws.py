@@ -1,8 +1,9 @@
 """`aws`: one boto3 client call, on a thread. Checked before the run against botocore's models.
 
 boto3 is synchronous, so an `aws` step is blocking work: it runs on the thread pool, never on the
-event loop (it would stall every other step) and never in another process (clients cannot be
-pickled). The check reads botocore's service, paginator and waiter models from disk, without
+event loop (it would stall every other step), and never on the process pool. On a Dask cluster each
+worker process makes its own clients (`AwsClients` pickles to its credentials), so there the
+endpoint and the credentials must be reachable from the workers. The check reads botocore's service, paginator and waiter models from disk, without
 creating a client or touching the network, and says which names were meant.
 """
 
@@ -140,9 +141,9 @@ class Aws(Action):
         first unknown name stops the checks that depend on it. Templated names are left to run time."""
         problems: list[Problem] = []
         # A declared non-blocking or cpu kind is refused by the planner already; here: blocking sent elsewhere.
-        if ctx.declared_kind in (None, "blocking") and ctx.executor in ("processes", "dask"):
-            problems.append(Problem(("kind",), f"`aws` steps run on threads (boto3 clients cannot be sent to another process); "
-                                               f"the configuration runs blocking work on {ctx.executor!r}"))
+        if ctx.declared_kind in (None, "blocking") and ctx.executor == "processes":
+            problems.append(Problem(("kind",), "`aws` steps run on threads or on a Dask cluster, not on the process pool; "
+                                               "the configuration runs blocking work on 'processes'"))
         service, operation = params["service"], params["operation"]
         if is_template(service):
             return problems

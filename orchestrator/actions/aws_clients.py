@@ -106,6 +106,11 @@ class AwsClients:
         )
         return self._session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to a Dask worker with a call: there it becomes that process's own clients for the
+        # same credentials, created on first use and kept for the worker's life.
+        return (worker_clients, (tuple(sorted(self.credentials.items())), self.max_pool_connections))
+
     def close(self) -> None:
         """Close every client's connection pool. Calls still running on threads fail or finish."""
         with self._lock:
@@ -113,6 +118,20 @@ class AwsClients:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
+
+
+_WORKER_CLIENTS: dict[tuple[tuple[tuple[str, str], ...], int], AwsClients] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def worker_clients(credentials: tuple[tuple[str, str], ...], max_pool_connections: int) -> AwsClients:
+    """The clients of this (worker) process for `credentials`, shared by the calls it runs."""
+    key = (credentials, max_pool_connections)
+    with _WORKER_LOCK:
+        clients = _WORKER_CLIENTS.get(key)
+        if clients is None:
+            clients = _WORKER_CLIENTS[key] = AwsClients(dict(credentials), max_pool_connections)
+        return clients
 
 
 def call_aws(clients: AwsClients, request: AwsRequest) -> Any:

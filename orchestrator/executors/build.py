@@ -23,15 +23,14 @@ def build_executor(spec: ExecutorSpec, sys_path: Sequence[str] = ()) -> Executor
     if spec.type == "asyncio":
         return AsyncioExecutor()
     if spec.type == "threads":
-        return ThreadExecutor(spec.worker_count())
+        return ThreadExecutor("auto" if spec.workers == "auto" else spec.worker_count())
     if spec.type == "processes":
         from orchestrator.executors.processes.executor import ProcessExecutor
 
         return ProcessExecutor(spec, sys_path)
     from orchestrator.executors.dask import DaskExecutor
 
-    assert spec.address is not None
-    return DaskExecutor(spec.address, None if spec.workers == "auto" else spec.workers)
+    return DaskExecutor(spec, sys_path)
 
 
 class Executors:
