@@ -16,7 +16,7 @@ from orchestrator.errors import Diagnostic
 from tests.corpus import INVALID, VALID
 
 ROOT = Path(__file__).resolve().parent.parent
-GITHUB_LINE = re.compile(r"^::(error|warning|notice)( [a-z]+=[^:]*)?::.*$")
+GITHUB_LINE = re.compile(r"^::(error|warning|notice)( [a-z]+=[^:,]*(,[a-z]+=[^:,]*)*)?::.*$")
 PASSING = VALID / "minimal.yml"
 FAILING = VALID / "fails.yml"
 INVALID_PLAYBOOK = INVALID / "shell_unknown_key.yml"  # two diagnostics
@@ -34,7 +34,7 @@ def _suite(xml_text: str) -> ET.Element:
     suites = root.findall("testsuite")
     assert len(suites) == 1
     suite = suites[0]
-    for attr in ("tests", "failures", "errors", "skipped"):
+    for attr in ("tests", "failures", "errors"):
         assert root.get(attr) == suite.get(attr)
     return suite
 
@@ -147,7 +147,7 @@ def test_github_annotations_for_a_failing_run(capsys: pytest.CaptureFixture[str]
     code, out, _ = _run(capsys, str(FAILING), "--format", "github")
     assert code == 1
     lines = _github_lines(out)
-    assert lines[0].startswith("::error title=step check failed::")
+    assert lines[0].startswith(f"::error file={FAILING},line=11,col=5,title=step check failed::")
     assert "first is not 2" in lines[0]
     assert len([line for line in lines if line.startswith("::error")]) == 1
     assert lines[-1].startswith("::notice::fails at run time: failed in ")
@@ -164,11 +164,13 @@ def test_github_annotations_for_a_passing_run(capsys: pytest.CaptureFixture[str]
 
 
 def test_github_notices_for_a_dry_run(capsys: pytest.CaptureFixture[str]) -> None:
-    """A dry run prints one `::notice` per step, titled with its id."""
+    """A dry run prints one `::notice` per step, on the step's line and titled with its id."""
     code, out, _ = _run(capsys, str(VALID / "kinds.yml"), "--dry-run", "--format", "github")
     assert code == 0
     lines = _github_lines(out)
-    assert [line.split("::")[1] for line in lines] == [f"notice title=step {s}" for s in ("fetch", "query", "crunch", "summary")]
+    titles = [re.sub(r"file=[^,]*,line=\d+,col=\d+,", "", line.split("::")[1]) for line in lines]
+    assert titles == [f"notice title=step {s}" for s in ("fetch", "query", "crunch", "summary")]
+    assert all(f"file={VALID / 'kinds.yml'}," in line for line in lines)
     assert "after fetch" in lines[2]
 
 

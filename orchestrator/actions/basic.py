@@ -46,8 +46,10 @@ class Sleep(Action):
 
 class LogParams(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    message: Any
-    level: NotRequired[Literal["debug", "info", "warning", "error"]]
+    message: Annotated[Any, Field(description="What to log: any value, templates rendered.")]
+    level: NotRequired[
+        Annotated[Literal["debug", "info", "warning", "error"], Field(description="The log level (default info).")]
+    ]
 
 
 async def _log(message: Any, level: str) -> Any:
@@ -73,7 +75,7 @@ class Log(Action):
 class AssertParams(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     that: Annotated[str | bool | list[str | bool], Field(description="Expression(s) that must all be true; braces optional.")]
-    message: NotRequired[str]
+    message: NotRequired[Annotated[str, Field(description="The step's error when an expression is false.")]]
 
 
 async def _assert(that: list[tuple[str, Any]], message: str | None) -> bool:

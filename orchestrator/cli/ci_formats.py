@@ -1,27 +1,37 @@
 """CI output formats: JUnit XML for test reporters, GitHub workflow commands for annotations.
 
 Both read the same dicts ``--format json`` prints (a run's or a plan's summary) or the located
-diagnostics of invalid input, so what CI sees is exactly what scripts see.
+diagnostics of invalid input, so what CI sees is exactly what scripts see; the plan, when given,
+adds where each step is written (`places`) and which steps may fail without failing the run.
 
-- ``junit``: one ``<testsuite>`` per playbook, one ``<testcase>`` per step (classname = playbook
-  name, name = step id). Failed steps carry ``<failure>``; skipped, cancelled, unrun ones ``<skipped>``.
-  Invalid input is one failed testcase per diagnostic. Built with ElementTree, so escaping is right.
-- ``github``: ``::error file=F,line=L,col=C::message`` per diagnostic; ``::error`` per failed step
-  and a ``::notice`` summary for a run; a ``::notice`` per step for a plan. Escaped as GitHub's
-  toolkit does (``%``, CR and LF in data; also ``:`` and ``,`` in properties).
+- ``junit``: one ``<testsuite>`` per playbook (with ``timestamp``, ``hostname`` and ``file``), one
+  ``<testcase>`` per step (classname = playbook name, name = step id). Failed steps carry
+  ``<failure>``; skipped, cancelled, unrun ones ``<skipped>``; a step that failed under
+  ``on_error: continue`` is ``<skipped type="continued">`` (as pytest writes an expected failure), so
+  a reporter does not fail a job whose run went on. Invalid input is one failed testcase per
+  diagnostic. Only what the common ``junit-10.xsd`` allows (tests/junit-10.xsd checks it); built
+  with ElementTree, so escaping is right.
+- ``github``: ``::error file=F,line=L,col=C::message`` per diagnostic; per failed step an ``::error``
+  on the step's place in the playbook (a ``::warning`` for a continued one) and a ``::notice``
+  summary for a run; a ``::notice`` per step for a plan. Escaped as GitHub's toolkit does (``%``,
+  CR and LF in data; also ``:`` and ``,`` in properties).
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from orchestrator.errors import Diagnostic
+    from orchestrator.planner import Plan
 
 FORMATS = ("junit", "github")
 # Step statuses JUnit shows as <skipped>: `planned` is a step `--dry-run=reads` did not run.
@@ -31,6 +41,24 @@ _NOT_RUN = ("skipped", "cancelled", "planned")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Control characters other than tab, CR and LF, which workflow commands would carry raw.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a step is written (its mapping's first key) and whether its failure fails the run."""
+
+    line: int
+    col: int
+    continues: bool = False
+
+
+def places(plan: Plan) -> dict[str, Place]:
+    """Each step's `Place`, by id (ids are unique across steps, rollback and finally)."""
+    source = plan.playbook.source
+    return {
+        s.id: Place(*source.locate((s.section, s.position)), continues=s.on_error == "continue")
+        for s in plan.all_steps()
+    }
 
 
 def diagnostics(items: Sequence[Diagnostic], fmt: str, playbook: str) -> str:
@@ -43,30 +71,47 @@ def diagnostics(items: Sequence[Diagnostic], fmt: str, playbook: str) -> str:
     return _xml(_invalid_suite(items, playbook))
 
 
-def plan(summary: Mapping[str, Any], fmt: str, playbook: str) -> str:
-    """A dry run in `fmt`: every planned step as a passing testcase, or one ``::notice`` per step."""
+def plan(summary: Mapping[str, Any], fmt: str, playbook: str, where: Mapping[str, Place] | None = None) -> str:
+    """A dry run in `fmt`: every planned step as a passing testcase, or one ``::notice`` per step
+    (on the step's place when `where` says it)."""
     _check(fmt)
     steps: list[Mapping[str, Any]] = summary.get("steps", [])
     name = str(summary.get("playbook", playbook))
+    where = where or {}
     if fmt == "github":
-        return "\n".join(_command("notice", _plan_line(s), title=f"step {s['id']}") for s in steps)
-    suite = _suite(name, tests=len(steps), failures=0, skipped=0, time=0.0)
+        return "\n".join(
+            _command("notice", _plan_line(s), **_at(playbook, where.get(s["id"])), title=f"step {s['id']}") for s in steps
+        )
+    suite = _suite(name, tests=len(steps), failures=0, skipped=0, time=0.0, file=playbook)
     _properties(suite, {"file": playbook, "run_id": summary.get("run_id"), "status": summary.get("status")})
     for s in steps:
-        case = _case(suite, name, str(s["id"]), 0.0, file=playbook)
+        case = _case(suite, name, str(s["id"]), 0.0)
         ET.SubElement(case, "system-out").text = _clean(_plan_line(s))
     return _xml(suite)
 
 
-def result(summary: Mapping[str, Any], fmt: str, playbook: str) -> str:
-    """A finished run in `fmt`: testcases with failures and skips, or errors plus a summary notice."""
+def result(summary: Mapping[str, Any], fmt: str, playbook: str, where: Mapping[str, Place] | None = None) -> str:
+    """A finished run in `fmt`: testcases with failures and skips, or errors plus a summary notice.
+
+    `where` (from `places(plan)`) puts each failed step's annotation on its place in the playbook
+    and tells which steps run under ``on_error: continue``. Without it, a failed step of a run that
+    succeeded is taken as continued (it cannot have failed the run)."""
     _check(fmt)
     steps: list[Mapping[str, Any]] = summary.get("steps", [])
     name = str(summary.get("playbook", playbook))
-    counts = Counter(str(s.get("status")) for s in steps)
+    where = where or {}
+    continued = {
+        str(s["id"]) for s in steps
+        if s.get("status") == "failed" and (summary.get("status") == "succeeded" or _continues(where.get(s["id"])))
+    }
+    counts = Counter("continued" if s["id"] in continued else str(s.get("status")) for s in steps)
     if fmt == "github":
         lines = [
-            _command("error", _step_error(s, short=True), title=f"step {s['id']} failed")
+            _command(
+                "warning" if s["id"] in continued else "error", _step_error(s, short=True),
+                **_at(playbook, where.get(s["id"])),
+                title=f"step {s['id']} failed" + (" (on_error: continue)" if s["id"] in continued else ""),
+            )
             for s in steps
             if s.get("status") == "failed"
         ]
@@ -79,15 +124,19 @@ def result(summary: Mapping[str, Any], fmt: str, playbook: str) -> str:
             )
         )
         return "\n".join(lines)
+    duration = float(summary.get("duration_s", 0.0))
     suite = _suite(
-        name, tests=len(steps), failures=counts["failed"], skipped=sum(counts[k] for k in _NOT_RUN),
-        time=float(summary.get("duration_s", 0.0)),
+        name, tests=len(steps), failures=counts["failed"], skipped=sum(counts[k] for k in (*_NOT_RUN, "continued")),
+        time=duration, file=playbook, started=summary.get("started_at"),
     )
     _properties(suite, {"file": playbook, "run_id": summary.get("run_id"), "status": summary.get("status")})
     for s in steps:
-        case = _case(suite, name, str(s["id"]), float(s.get("duration_s") or 0.0), file=playbook)
+        case = _case(suite, name, str(s["id"]), float(s.get("duration_s") or 0.0))
         status = s.get("status")
-        if status == "failed":
+        if s["id"] in continued:
+            reason = f"failed, and the run went on (on_error: continue): {s.get('error') or 'no error message'}"
+            ET.SubElement(case, "skipped", type="continued", message=_clean(reason))
+        elif status == "failed":
             _failure(case, str(s.get("error") or "failed"), _step_error(s))
         elif status in _NOT_RUN:
             reason = f"{status}: {s['error']}" if s.get("error") else str(status)
@@ -112,9 +161,9 @@ def checked(files: Sequence[tuple[str, Sequence[Diagnostic]]], fmt: str) -> str:
         if found:
             suites.append(_invalid_suite(found, file))
             continue
-        suite = _suite(file, tests=1, failures=0, skipped=0, time=0.0)
+        suite = _suite(file, tests=1, failures=0, skipped=0, time=0.0, file=file)
         _properties(suite, {"file": file, "status": "valid"})
-        _case(suite, file, "check", 0.0, file=file)
+        _case(suite, file, "check", 0.0)
         suites.append(suite)
     return _xml(*suites, name="orchestrate check")
 
@@ -122,10 +171,16 @@ def checked(files: Sequence[tuple[str, Sequence[Diagnostic]]], fmt: str) -> str:
 # --- JUnit -----------------------------------------------------------------------------------
 
 
-def _suite(name: str, *, tests: int, failures: int, skipped: int, time: float) -> ET.Element:
+def _suite(
+    name: str, *, tests: int, failures: int, skipped: int, time: float, file: str, started: Any = None
+) -> ET.Element:
+    # When and where it ran, as pytest writes them: ISO 8601 with the offset (UTC), and the host.
+    if not isinstance(started, str):
+        started = (datetime.now(UTC) - timedelta(seconds=time)).isoformat(timespec="milliseconds")
     return ET.Element(
         "testsuite", name=_clean(name), tests=str(tests), failures=str(failures), errors="0",
-        skipped=str(skipped), time=f"{time:.3f}",
+        skipped=str(skipped), time=f"{time:.3f}", timestamp=started, hostname=_clean(socket.gethostname()),
+        file=_clean(file),
     )
 
 
@@ -136,10 +191,9 @@ def _properties(suite: ET.Element, values: Mapping[str, Any]) -> None:
             ET.SubElement(props, "property", name=key, value=_clean(str(value)))
 
 
-def _case(suite: ET.Element, classname: str, name: str, time: float, **extra: Any) -> ET.Element:
-    attrs = {"classname": _clean(classname), "name": _clean(name), "time": f"{time:.3f}"}
-    attrs.update((k, _clean(str(v))) for k, v in extra.items() if v is not None)
-    return ET.SubElement(suite, "testcase", attrs)
+def _case(suite: ET.Element, classname: str, name: str, time: float) -> ET.Element:
+    # junit-10.xsd allows a testcase only name, classname, time and group: the file is the suite's.
+    return ET.SubElement(suite, "testcase", classname=_clean(classname), name=_clean(name), time=f"{time:.3f}")
 
 
 def _failure(case: ET.Element, message: str, text: str) -> None:
@@ -148,20 +202,21 @@ def _failure(case: ET.Element, message: str, text: str) -> None:
 
 
 def _invalid_suite(items: Sequence[Diagnostic], playbook: str) -> ET.Element:
-    suite = _suite(playbook, tests=max(len(items), 1), failures=max(len(items), 1), skipped=0, time=0.0)
+    suite = _suite(playbook, tests=max(len(items), 1), failures=max(len(items), 1), skipped=0, time=0.0, file=playbook)
     _properties(suite, {"file": playbook, "status": "invalid"})
     if not items:  # an invalid input always has a diagnostic; never report it as a pass all the same
         _failure(_case(suite, playbook, "load", 0.0), "invalid input", "invalid input")
     for d in items:
-        case = _case(suite, playbook, f"{d.file}:{d.line}:{d.col}", 0.0, file=d.file, line=d.line)
+        case = _case(suite, playbook, f"{d.file}:{d.line}:{d.col}", 0.0)
         _failure(case, d.message, str(d))
     return suite
 
 
 def _xml(*suites: ET.Element, name: str | None = None) -> str:
-    # <testsuites> around the suites, with their totals: the shape every JUnit reader accepts.
+    # <testsuites> around the suites, with their totals: the shape every JUnit reader accepts
+    # (junit-10.xsd has no `skipped` here; each suite carries its own).
     root = ET.Element("testsuites", name=_clean(name or suites[0].get("name") or "orchestrate"))
-    for key in ("tests", "failures", "errors", "skipped"):
+    for key in ("tests", "failures", "errors"):
         root.set(key, str(sum(int(s.get(key, "0")) for s in suites)))
     root.set("time", f"{sum(float(s.get('time', '0')) for s in suites):.3f}")
     root.extend(suites)
@@ -215,6 +270,17 @@ def _plan_line(s: Mapping[str, Any]) -> str:
     if s.get("needs"):
         parts.append("after " + ", ".join(s["needs"]))
     return "; ".join(parts)
+
+
+def _at(playbook: str, place: Place | None) -> dict[str, str]:
+    """The `file`, `line` and `col` properties of an annotation on `place`, or none."""
+    if place is None:
+        return {}
+    return {"file": playbook, "line": str(place.line), "col": str(place.col)}
+
+
+def _continues(place: Place | None) -> bool:
+    return place is not None and place.continues
 
 
 def _check(fmt: str) -> None:
