@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -90,16 +91,33 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+def wants_colour(stream: object) -> bool:
+    """Whether what is written to `stream` should be coloured: when it is a terminal, unless the
+    user says otherwise. `NO_COLOR` set to anything but the empty string (https://no-color.org) or
+    `TERM=dumb` means no colours; `FORCE_COLOR` (likewise) means colours even on a pipe."""
+    if _no_colour():
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def _no_colour() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
 def configure(settings: LogSettings, stream: TextIO | None = None) -> None:
     """Send structlog events to `stream` (default: the current sys.stderr) as JSON lines or console
-    lines, at `level` and above."""
+    lines, at `level` and above. Console lines are coloured if `settings.colors` says so and
+    `NO_COLOR` does not say otherwise (see `wants_colour`)."""
     global _ACTIVE
     _ACTIVE = settings
     renderer: Any
     if settings.format == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=settings.colors)
+        renderer = structlog.dev.ConsoleRenderer(colors=settings.colors and not _no_colour())
     level = logging.getLevelNamesMapping()[settings.level.upper()]
     structlog.configure(
         processors=[

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -65,6 +64,9 @@ def default_registry() -> ActionRegistry:
     """Built-in actions plus those installed under the ``orchestrator.actions`` entry point group."""
     global _DEFAULT
     if _DEFAULT is None:
+        # Imported on first use: finding the plugins reads every installed package's metadata.
+        from importlib.metadata import entry_points
+
         plugins = [ep.load()() for ep in entry_points(group=ENTRY_POINT_GROUP)]
         _DEFAULT = ActionRegistry(builtin_actions()).with_actions(*plugins)
     return _DEFAULT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -39,26 +40,43 @@ def planned(plan: Plan, fmt: str) -> None:
     elif fmt in ("junit", "github"):
         from orchestrator.cli import ci_formats
 
-        print(ci_formats.plan(summary, fmt, str(plan.playbook.path or plan.playbook.name)))
+        print(ci_formats.plan(summary, fmt, str(plan.playbook.path or plan.playbook.name), ci_formats.places(plan)))
     else:
         print(render.plan_text(plan))
 
 
-def finished(result: RunResult, fmt: str) -> None:
+def finished(result: RunResult, fmt: str, plan: Plan | None = None) -> None:
     if fmt == "json":
         print(render.to_json(result.summary()))
     elif fmt in ("junit", "github"):
         from orchestrator.cli import ci_formats
 
-        print(ci_formats.result(result.summary(), fmt, result.path or result.playbook))
+        where = ci_formats.places(plan) if plan is not None else None
+        print(ci_formats.result(result.summary(), fmt, result.path or result.playbook, where))
     else:
-        from rich.console import Console
+        from orchestrator.logs import wants_colour
 
-        console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
-        console.print(render.result_table(result))
-        for step in result.steps:
-            if step.status == "planned":
-                console.print(f"{step.id} would send: {render.to_json({'request': step.planned})}", highlight=False, markup=False)
+        lines = [render.result_text(result, width=table_width(), colour=wants_colour(sys.stdout))]
+        lines.extend(
+            f"{step.id} would send: {render.to_json({'request': step.planned})}" for step in result.steps if step.status == "planned"
+        )
+        resumed = [s.id for s in result.steps if s.resumed]
+        if resumed:
+            lines.append(f"resumed: {', '.join(resumed)} succeeded before and were not run again")
+        if result.left_out:
+            lines.append(f"left out (--only, --skip): {', '.join(result.left_out)}")
+        lines.extend(advice.line() for advice in result.advice)  # the tag advisor's findings, after the summary
+        print("\n".join(lines))
+
+
+def table_width() -> int | None:
+    """How wide the summary may be: the terminal's width when stdout is one, or `COLUMNS`; on a pipe
+    or file, as wide as it needs (a CI log keeps the whole error)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        import shutil
+
+        return shutil.get_terminal_size((200, 24)).columns
+    return None
 
 
 class _Quiet(Reporter):

@@ -2,8 +2,9 @@
 per finished one. `cli/output.reporter_for` only builds it when stderr is a terminal.
 
 The engine calls the hooks on the event-loop thread; a ticker thread redraws about ten times a
-second. Per-item hooks only bump counters in a `_StepState`, and the columns read those counters
-when the rows are drawn: no lock and no rich call per item (a `for_each` may have 100,000).
+second. The view follows items through their counts (`items_finished`, about every 2 ms while
+items run), not item by item: the counts go into a `_StepState`, and the columns read them
+when the rows are drawn. Nothing is called per item (a `for_each` may have 1,000,000).
 
 Every other write to the terminal (redraws, finished lines, log lines from any thread) holds one
 lock: rich's own refresh thread would redraw while another thread prints a line, and the cursor
@@ -234,14 +235,10 @@ class ProgressView(Reporter):
                 state.task = self._progress.add_task(step.id, total=None, name=name, where=where, state=state)
         state.total = items  # a `for_each` step is announced again once its items are known
 
-    def item_finished(self, step: PlannedStep, index: int, ok: bool) -> None:
+    def items_finished(self, step: PlannedStep, succeeded: int, failed: int) -> None:
         state = self._steps.get(step.id)
-        if state is None:
-            return
-        if ok:
-            state.done += 1
-        else:
-            state.failed += 1
+        if state is not None:
+            state.done, state.failed = succeeded, failed
 
     def step_retrying(self, step: PlannedStep, index: int | None, attempt: int, wait: float, error: str) -> None:
         state = self._steps.get(step.id)

@@ -10,19 +10,25 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.engine.results import RunResult
+    from orchestrator.engine.results import RunResult, StepResult
     from orchestrator.planner import Plan, PlannedStep
 
 
 def plan_summary(plan: Plan, run_id: str) -> dict[str, Any]:
     """A dry run in the shape of ``--format json``: every step `planned`, with kind_source, needs, wave."""
-    summary = {
+    steps = [_planned(s) for s in plan.all_steps()]
+    summary: dict[str, Any] = {
         "run_id": run_id,
         "playbook": plan.playbook.name,
         "status": "planned",
         "duration_s": 0.0,
-        "steps": [_planned(s) for s in plan.all_steps()],
+        "steps": steps,
     }
+    if plan.left_out:  # a partial run (--only, --skip): what it would leave out
+        for step in steps:
+            if step["id"] in plan.left_out:
+                step["status"] = "skipped"
+        summary["left_out"] = [s.id for s in plan.steps if s.id in plan.left_out]
     secrets = plan.secrets()
     return secrets.mask_value(summary) if secrets else summary
 
@@ -79,20 +85,71 @@ def _step_line(s: PlannedStep) -> str:
     return "  ".join(parts)
 
 
-def result_table(result: RunResult) -> Any:
-    """A rich Table: step, kind, executor, status, attempts, duration."""
-    from rich.table import Table
+#: The summary's columns, and those whose cells are right-aligned.
+COLUMNS = ("step", "kind", "executor", "status", "attempts", "items", "duration", "error")
+_RIGHT = frozenset({"attempts", "items", "duration"})
+#: Shortened in this order, each down to its header's width, when the table is wider than it may be.
+_SHRINKING = ("error", "step", "executor", "kind")
+#: Terminal colours (SGR codes) of the statuses; the header is bold, the title italic.
+_STATUS_SGR = {"succeeded": "32", "failed": "31", "cancelled": "33", "skipped": "2"}
+# A heavy head over light rows (rich's HEAVY_HEAD box): top, header, rule, row, bottom.
+_TOP, _HEAD, _RULE, _ROW, _BOTTOM = "┏━┳┓", "┃ ┃┃", "┡━╇┩", "│ ││", "└─┴┘"
 
-    colours = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "skipped": "dim"}
-    table = Table(title=f"{result.playbook}: {result.status} in {result.duration_s:.2f}s  (run {result.run_id})")
-    for column in ("step", "kind", "executor", "status", "attempts", "items", "duration", "error"):
-        table.add_column(column, justify="right" if column in ("attempts", "items", "duration") else "left")
-    for s in result.steps:
-        name = s.id if s.section == "steps" else f"{s.id} ({s.section})"
-        items = "" if s.items is None else (f"{s.items - s.items_failed}/{s.items}")
-        table.add_row(
-            name, s.kind, s.executor, f"[{colours.get(s.status, 'white')}]{s.status}[/]",
-            str(s.attempts) + (f" (+{s.retries} retries)" if s.retries else ""), items, f"{s.duration_s:.2f}s",
-            (s.error or "")[:120],
-        )
-    return table
+
+def result_text(result: RunResult, *, width: int | None = None, colour: bool = False) -> str:
+    """The run for people: a title line and a table with a row per step (step, kind, executor,
+    status, attempts and retries, items of a `for_each`, duration, error).
+
+    Built with string operations only, in time linear in the steps (a 5,000-step run prints in
+    milliseconds). Lines are at most `width` wide if given: the error, then the step, are shortened
+    with `…`. `colour` adds terminal colours to the statuses, the header and the title."""
+    rows = [_row(s) for s in result.steps]
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(COLUMNS)]
+    if width is not None:
+        _fit(widths, width)
+    inner = sum(widths) + 3 * len(widths) - 1  # between the outer borders: a space either side of each cell
+
+    def rule(box: str) -> str:
+        return box[0] + box[2].join(box[1] * (w + 2) for w in widths) + box[3]
+
+    def line(box: str, cells: list[str], sgr: list[str | None]) -> str:
+        parts = []
+        for name, cell, w, code in zip(COLUMNS, cells, widths, sgr, strict=True):
+            text = cell if len(cell) <= w else cell[: w - 1] + "…"
+            text = text.rjust(w) if name in _RIGHT else text.ljust(w)
+            parts.append(f"\x1b[{code}m{text}\x1b[0m" if colour and code else text)
+        return box[0] + " " + f" {box[2]} ".join(parts) + " " + box[3]
+
+    title = f"{result.playbook}: {result.status} in {result.duration_s:.2f}s  (run {result.run_id})"
+    title = " " * max(0, (inner + 2 - len(title)) // 2) + (f"\x1b[3m{title}\x1b[0m" if colour else title)
+    status = COLUMNS.index("status")
+    plain: list[str | None] = [None] * len(COLUMNS)
+    out = [title, rule(_TOP), line(_HEAD, list(COLUMNS), ["1"] * len(COLUMNS)), rule(_RULE)]
+    for row in rows:
+        sgr = plain if not colour else [_STATUS_SGR.get(row[status]) if i == status else None for i in range(len(COLUMNS))]
+        out.append(line(_ROW, row, sgr))
+    out.append(rule(_BOTTOM))
+    return "\n".join(out)
+
+
+def _row(s: StepResult) -> list[str]:
+    name = s.id if s.section == "steps" else f"{s.id} ({s.section})"
+    items = "" if s.items is None else f"{s.items - s.items_failed}/{s.items}"
+    if s.concurrency is not None:  # `concurrency: auto`: what it settled on
+        items += f" (auto: {s.concurrency})"
+    attempts = str(s.attempts) + (f" (+{s.retries} retries)" if s.retries else "")
+    error = " ".join((s.error or "").split())[:120]  # one line: a multi-line error would break the table
+    return [name, s.kind, s.executor, s.status, attempts, items, f"{s.duration_s:.2f}s", error]
+
+
+def _fit(widths: list[int], width: int) -> None:
+    """Narrow the shrinking columns (in order, each down to its header) until the table fits."""
+    excess = sum(widths) + 3 * len(widths) + 1 - width
+    for name in _SHRINKING:
+        if excess <= 0:
+            return
+        i = COLUMNS.index(name)
+        cut = min(excess, widths[i] - len(name))
+        if cut > 0:
+            widths[i] -= cut
+            excess -= cut

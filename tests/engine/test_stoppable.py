@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -49,7 +50,9 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     playbook, marker = tmp_path / "endless.yml", tmp_path / "finally-ran"
     playbook.write_text(ENDLESS)
     command = _orchestrate(str(playbook), "--var", f"marker={marker}", *args)
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT), marker
+    # On a pipe the summary is as wide as it needs, unless COLUMNS says otherwise (pytest sets it).
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env), marker
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
