@@ -1,4 +1,5 @@
-"""Named limits: a concurrency cap and a start rate, shared by every step and item that names them."""
+"""Named limits: a concurrency cap (fixed, or adaptive with `concurrency: auto`) and a start rate, shared
+by every step and item that names them."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from orchestrator.engine.adaptive import Gradient
 from orchestrator.executors.capacity import Capacity
+from orchestrator.model.playbook import AUTO_MAX, AUTO_MIN, LimitSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from orchestrator.model.playbook import LimitSpec
 
 
 class RateLimiter:
@@ -45,18 +46,47 @@ class Limit:
 
     `take` and `release` rather than a context manager: every attempt of every item takes and gives
     back each limit it names, so the common case (the limit is free) is one synchronous call.
+
+    With `concurrency: auto` the capacity's total is written by a `Gradient` (see `adaptive.py`)
+    from what the attempts report (`sampled`, `dropped`). Any limit can be held off: a server's
+    `Retry-After` on one attempt stops every attempt under the limit from starting until it passes.
     """
 
-    __slots__ = ("_capacity", "_rate", "name")
+    __slots__ = ("_capacity", "_rate", "_until", "adaptive", "name")
 
     def __init__(self, name: str, spec: LimitSpec) -> None:
         self.name = name
-        self._capacity = Capacity(spec.concurrency) if spec.concurrency else None
+        self._until = 0.0  # no attempt starts before this time (time.monotonic); 0: no hold-off
+        self.adaptive: Gradient | None = None
+        if spec.concurrency == "auto":
+            low = spec.min_concurrency or AUTO_MIN
+            high = spec.max_concurrency or max(AUTO_MAX, low)
+            self._capacity: Capacity | None = Capacity(low)
+            self.adaptive = Gradient(self._capacity, low, high, time.monotonic())
+        else:
+            self._capacity = Capacity(spec.concurrency) if spec.concurrency else None
         self._rate = RateLimiter(spec.rate) if spec.rate else None
 
+    @classmethod
+    def auto(cls, name: str, low: int | None, high: int | None) -> Limit:
+        """An adaptive limit of one step's own (`concurrency: auto` on a `for_each` step)."""
+
+        return cls(name, LimitSpec(concurrency="auto", min_concurrency=low, max_concurrency=high))
+
+    @property
+    def concurrency(self) -> int | None:
+        """The cap now (for an adaptive limit, the one it has settled on so far); None if uncapped."""
+        return self._capacity.total if self._capacity is not None else None
+
     def take(self) -> bool:
-        """Take the limit at once if it is free (a slot, and no rate wait due), without awaiting;
-        False, having taken nothing, otherwise. Most attempts find it free: `acquire` is for the rest."""
+        """Take the limit at once if it is free (a slot, no hold-off, and no rate wait due), without
+        awaiting; False, having taken nothing, otherwise. Most attempts find it free: `acquire` is
+        for the rest."""
+        until = self._until
+        if until:
+            if until > time.monotonic():
+                return False
+            self._until = 0.0  # passed: later takes need not read the clock
         capacity = self._capacity
         if capacity is not None and not capacity.try_take():
             return False
@@ -69,13 +99,31 @@ class Limit:
     async def acquire(self) -> None:
         if self._capacity is not None:
             await self._capacity.take()
-        if self._rate is not None:
-            try:
+        try:
+            # A slot taken during a hold-off waits it out: nothing under this limit starts before it
+            # ends. A time, not an event: another Retry-After may move the end while we sleep.
+            while (wait := self._until - time.monotonic()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
+            if self._rate is not None:
                 await self._rate.acquire()
-            except BaseException:
-                self.release()
-                raise
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         if self._capacity is not None:
             self._capacity.give_back()
+
+    def hold_off(self, seconds: float) -> None:
+        """No attempt under this limit starts in the next `seconds` (a server's Retry-After)."""
+        self._until = max(self._until, time.monotonic() + seconds)
+
+    def sampled(self, rtt: float, now: float) -> None:
+        """An attempt under this limit succeeded after `rtt` seconds (adaptive limits learn from it)."""
+        if self.adaptive is not None:
+            self.adaptive.sample(rtt, now)
+
+    def dropped(self, started: float, now: float) -> None:
+        """An attempt under this limit, started at `started`, met overload (429, 503, a timeout)."""
+        if self.adaptive is not None:
+            self.adaptive.drop(started, now)

@@ -9,7 +9,9 @@ import inspect
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from orchestrator.executors.pool_size import PoolSize
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -18,18 +20,30 @@ if TYPE_CHECKING:
 
 #: The name of every pool thread starts with this (the CLI looks for calls still running at exit).
 THREAD_PREFIX = "orchestrator-blocking"
+#: `workers: auto`: the pool starts with this many threads and never holds more than AUTO_MOST.
+AUTO_LEAST, AUTO_MOST = 4, 256
 
 
 class ThreadExecutor:
     """Runs blocking calls on a ThreadPoolExecutor, with the caller's contextvars (log context) copied
     into the thread. Cancelling the awaiting task does not stop a thread that is already running: Python
-    cannot interrupt one. The step is marked cancelled at once and the thread's result is discarded."""
+    cannot interrupt one. The step is marked cancelled at once and the thread's result is discarded.
+
+    With `workers="auto"` the pool's size follows the calls in flight and their latency (`PoolSize`,
+    in pool_size.py), between AUTO_LEAST and AUTO_MOST threads; with a number it is that number."""
 
     name = "threads"
 
-    def __init__(self, workers: int = 32) -> None:
-        self.workers = workers
+    def __init__(self, workers: int | Literal["auto"] = 32) -> None:
+        self.sizer = PoolSize(AUTO_LEAST, AUTO_MOST) if workers == "auto" else None
+        #: The most threads the pool may start.
+        self.workers = AUTO_MOST if workers == "auto" else workers
         self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def size(self) -> int:
+        """The threads calls may use at once now."""
+        return self.sizer.capacity.total if self.sizer is not None else self.workers
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -41,6 +55,8 @@ class ThreadExecutor:
             raise TypeError(f"{call.fn.__qualname__} is a coroutine function; run it as non-blocking, not on a thread")
         ctx = contextvars.copy_context()
         fn = functools.partial(ctx.run, call.fn, *call.args, **call.kwargs)
+        if self.sizer is not None:
+            return await self.sizer.run(asyncio.get_running_loop(), self._executor(), fn)
         return await asyncio.get_running_loop().run_in_executor(self._executor(), fn)
 
     async def aclose(self) -> None:

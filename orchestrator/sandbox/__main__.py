@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit", type=float, default=None, help="requests per second (default unlimited)"
     )
     parser.add_argument(
+        "--capacity", type=int, default=None,
+        help="requests served at once (default unlimited); above it they queue, past twice it they get 429",
+    )
+    parser.add_argument(
         "--operation-delay", type=float, default=0.3, help="seconds until an async create is done"
     )
     parser.add_argument(
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             fault_rate=args.fault_rate,
             lost_rate=args.lost_rate,
             rate_limit=args.rate_limit,
+            capacity=args.capacity,
             operation_delay=args.operation_delay,
             never_ready=tuple(args.never_ready),
             seed=args.seed,

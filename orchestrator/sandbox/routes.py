@@ -273,4 +273,5 @@ async def patch_settings(request: web.Request) -> web.Response:
         setattr(state.settings, name, getattr(updated, name))
     if "seed" in data:
         state.reseed()
+    state.admission.admit(state.settings.capacity)  # a larger capacity serves queued requests now
     return web.json_response(state.settings.to_json())

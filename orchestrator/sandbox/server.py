@@ -70,6 +70,8 @@ def settings_to_argv(settings: SandboxSettings) -> list[str]:
     ]
     if settings.rate_limit is not None:
         argv += ["--rate-limit", repr(settings.rate_limit)]
+    if settings.capacity is not None:
+        argv += ["--capacity", str(settings.capacity)]
     if settings.seed is not None:
         argv += ["--seed", str(settings.seed)]
     for pattern in settings.never_ready:

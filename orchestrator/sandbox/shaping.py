@@ -1,7 +1,8 @@
 """Traffic shaping: the middleware that makes the sandbox slow, flaky and rate-limited.
 
-Every /v1 call passes through here before its handler: latency, rate limiting (429), injected
-faults (503), idempotency-key replays, lost responses and request logging. It also turns
+Every /v1 call passes through here before its handler: capacity (a queue, then 429; see
+capacity.py), latency, rate limiting (429), injected faults (503), idempotency-key replays, lost
+responses and request logging. It also turns
 ApiError into JSON answers, so handlers can simply raise. Kept apart from the routes so the
 handlers stay plain CRUD and the misbehaviour lives in one place.
 """
@@ -66,10 +67,26 @@ def _shape(state: SandboxState, request: web.Request, now: float) -> web.Respons
 
 @web.middleware
 async def traffic_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Apply latency, rate limit, faults, idempotency and request logging to /v1 calls."""
+    """Apply capacity, latency, rate limit, faults, idempotency and request logging to /v1 calls."""
     if request.path.startswith("/v1/_"):  # control endpoints are never shaped nor counted
         return await _guarded(request, handler)
     state = request.app[STATE_KEY]
+    settings, admission = state.settings, state.admission
+    in_flight = admission.in_flight + 1
+    refused = admission.refusal(settings.capacity, settings.latency)
+    if refused is not None:  # the queue is full: answered at once, not served
+        response = error_response(429, "over capacity")
+        response.headers["Retry-After"] = f"{refused:g}"
+        state.record(time.monotonic(), request.method, request.path, 429, in_flight)
+        return response
+    await admission.enter(settings.capacity)
+    try:
+        return await _served(state, request, handler, in_flight)
+    finally:
+        admission.leave(state.settings.capacity)  # the capacity now, which may have changed meanwhile
+
+
+async def _served(state: SandboxState, request: web.Request, handler: Handler, in_flight: int) -> web.StreamResponse:
     await asyncio.sleep(state.settings.latency)
     await request.read()  # read the body now so the handler runs without yielding
     now = time.monotonic()
@@ -85,9 +102,9 @@ async def traffic_middleware(request: web.Request, handler: Handler) -> web.Stre
         if request.method in ("POST", "PATCH") and 200 <= response.status < 300 and state.lost_rng.random() < state.settings.lost_rate:
             # The change is made, but the client never hears of it: the connection drops instead.
             state.lost += 1
-            state.record(now, request.method, request.path, 0)
+            state.record(now, request.method, request.path, 0, in_flight)
             if request.transport is not None:
                 request.transport.close()
             return response
-    state.record(now, request.method, request.path, response.status)
+    state.record(now, request.method, request.path, response.status, in_flight)
     return response

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from orchestrator.sandbox.capacity import Admission
+
 if TYPE_CHECKING:
     from collections.abc import Container
 
@@ -40,6 +42,8 @@ class SandboxSettings:
     fault_rate: float = 0.0
     lost_rate: float = 0.0
     rate_limit: float | None = None
+    #: Requests served at once; above it they queue (latency grows), and past twice it get 429.
+    capacity: int | None = None
     operation_delay: float = 0.3
     never_ready: tuple[str, ...] = ()
     seed: int | None = None
@@ -50,6 +54,8 @@ class SandboxSettings:
         _number(self.lost_rate, "lost_rate", 0.0, 1.0)
         if self.rate_limit is not None:
             _number(self.rate_limit, "rate_limit", 1e-9)
+        if self.capacity is not None and (isinstance(self.capacity, bool) or not isinstance(self.capacity, int) or self.capacity < 1):
+            raise ValueError(f"capacity must be a positive integer or null, got {self.capacity!r}")
         _number(self.operation_delay, "operation_delay", 0.0)
         if isinstance(self.never_ready, str) or not all(isinstance(p, str) for p in self.never_ready):
             raise ValueError("never_ready must be a list of glob patterns")
@@ -80,6 +86,8 @@ class SandboxState:
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
+        #: Requests in service and queued (see capacity.py); kept across resets, as they are in flight.
+        self.admission = Admission()
         self.reset()
 
     def reseed(self) -> None:
@@ -105,6 +113,7 @@ class SandboxState:
         self.replays = 0
         self.lost = 0
         self.next_host: dict[str, int] = {}
+        self.admission.peak = self.admission.in_flight
 
     def new_id(self, prefix: str, taken: Container[str]) -> str:
         """Return a fresh id such as `net-1a2b3c4d` that is not in `taken`."""
@@ -157,9 +166,10 @@ class SandboxState:
         self.next_host[network["id"]] = offset + 1
         return str(net.network_address + offset)
 
-    def record(self, now: float, method: str, path: str, status: int) -> None:
-        """Log a request for /v1/_requests and /v1/_stats."""
-        self.requests.append({"t": now, "method": method, "path": path, "status": status})
+    def record(self, now: float, method: str, path: str, status: int, in_flight: int = 0) -> None:
+        """Log a request for /v1/_requests and /v1/_stats; `in_flight` is how many requests were in
+        the sandbox (served or queued) when it arrived, itself included."""
+        self.requests.append({"t": now, "method": method, "path": path, "status": status, "in_flight": in_flight})
         self.by_status[str(status)] += 1
         self.by_method[method] += 1
 
@@ -177,6 +187,8 @@ class SandboxState:
             "live": {kind: len(self.resources[kind]) for kind in KINDS},
             "idempotent_replays": self.replays,
             "lost_responses": self.lost,
+            "in_flight": self.admission.in_flight,
+            "peak_in_flight": self.admission.peak,
         }
 
 
