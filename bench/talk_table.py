@@ -178,8 +178,13 @@ def playbook_text(w: Workload, tag: Tag) -> str:
     )
 
 
+#: The tag advisor's findings per engine cell, (workload key, tag label) -> advice, from its last run.
+ADVICE: dict[tuple[str, str], list[dict[str, str]]] = {}
+
+
 def engine(w: Workload, tag: Tag, n: int, config: Any) -> Cell:
-    """A cell that loads, plans and runs the one-step playbook for `w` tagged `tag`."""
+    """A cell that loads, plans and runs the one-step playbook for `w` tagged `tag`; the advice its
+    run got is kept in `ADVICE`."""
     import orchestrator
 
     text = playbook_text(w, tag)
@@ -194,6 +199,7 @@ def engine(w: Workload, tag: Tag, n: int, config: Any) -> Cell:
             raise RuntimeError(f"{w.key} {tag.label}: run {result.status}: {[s.error for s in result.steps]}")
         if len(result.steps[0].output) != n:
             raise RuntimeError(f"{w.key} {tag.label}: {len(result.steps[0].output)} outputs for {n} items")
+        ADVICE[(w.key, tag.label)] = [a.summary() for a in result.advice]
 
     return lambda: timed_run(main)
 
@@ -245,6 +251,7 @@ def run(sizes: Sizes) -> dict[str, Any]:
             say(f"talk table: {w.title}, {w.items} items, best of {repeat}")
             measured = measure_rounds(cells_for(w, w.items, config, start_method, http), repeat, once_above, wait)
             out[w.key] = summarise(w, {k: m.as_json() for k, m in measured.items()})
+            out[w.key]["advice"] = {which: _said(ADVICE.get((w.key, tag.label), [])) for which, tag in (("right", w.right), ("wrong", w.wrong))}
     return {
         "width": WIDTH, "process_workers": PROCESSES, "start_method": start_method, "repeat": sizes.repeat,
         "cpu_repeat": sizes.cpu_repeat, "cpu_idle_wait_s": sizes.cpu_idle_wait,
@@ -268,6 +275,22 @@ def summarise(w: Workload, cells: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "right_over_wrong": ratio(wrong, right),
         "processes_over_threads": ratio(cells["threads"]["best_s"], cells["processes"]["best_s"]),
     }
+
+
+def _said(found: list[dict[str, Any]]) -> str:
+    """A cell's advice in one line (a string, so that "none" is a value, not an empty list)."""
+    return "; ".join(f"suggests {a['suggested']}: {a['evidence']}" for a in found) or "no advice"
+
+
+def advice_report(section: dict[str, Any]) -> str:
+    """What the engine's tag advisor said of each engine cell: the wrong tags should get advice, the
+    right ones none."""
+    lines = ["The engine's tag advisor, on the engine cells (wrong tags should get advice, right tags none):", ""]
+    for w in section["workloads"].values():
+        advice = w.get("advice", {})
+        for which, label in (("right", w["right_tag"]), ("wrong", w["wrong_tag"])):
+            lines.append(f"- {w['title']}, {which} tag ({label}): {advice.get(which, 'not measured')}")
+    return "\n".join(lines)
 
 
 def report(section: dict[str, Any]) -> str:
@@ -301,6 +324,7 @@ def report(section: dict[str, Any]) -> str:
     )
     return (
         table(headers, rows)
+        + "\n\n" + advice_report(section)
         + f"\n\nSpeed-up is over `sequential` in the same run; a time is the best of {section['repeat']} interleaved "
         f"runs (I/O cells slower than {section['once_above_s']:g} s wait rather than compute, and run once). CPU cells "
         f"run {section['cpu_repeat']} times, each after waiting (up to {section['cpu_idle_wait_s']:g} s) for other work "

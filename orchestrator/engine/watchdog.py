@@ -1,0 +1,108 @@
+"""A watchdog for the event loop: notices when something holds it, and names the step whose code did.
+
+A heartbeat callback runs on the loop every `INTERVAL` seconds and notes how late it ran: a beat
+later than `THRESHOLD` is a stall, recorded on the run's timeline. Meanwhile a thread wakes every
+half interval; when the beat is overdue by more than the threshold, the loop is held right now,
+and the thread samples the loop thread's stack (`sys._current_frames()`, as aiodebug's hang
+inspection and trio's watchdog do) and the task the loop is running. The sample blames a step only
+when both agree: the task is one of that step's (`Timeline.tasks`) and the stack holds the step's
+own code, a frame of the playbook's folder outside the orchestrator package and installed
+libraries. A stall of the engine's own making, or a loop starved of the GIL by threads elsewhere
+with no step code on its stack, blames nothing.
+
+The 20 ms threshold has headroom: a correctly tagged mixed run lags the loop 1 to 3 ms at worst
+(`../shared/MEASURED.md`). The thread costs a wake-up every 5 ms and the heartbeat a callback
+every 10 ms: nothing per item or per step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.engine.timeline import Stall
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from orchestrator.engine.timeline import Timeline
+
+THRESHOLD = 0.02
+INTERVAL = 0.01
+_PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
+_LIBRARIES = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
+_clock = time.perf_counter
+
+
+def _current_tasks() -> dict[Any, Any]:
+    tasks: dict[Any, Any] = getattr(asyncio.tasks, "_current_tasks", {})
+    return tasks
+
+
+class LoopWatchdog:
+    """Started on the loop it watches, by the run; `stop` ends it (idempotent)."""
+
+    def __init__(self, timeline: Timeline, folder: Path | None, threshold: float = THRESHOLD) -> None:
+        self.timeline = timeline
+        self.threshold = threshold
+        self.folder = str(folder.resolve()) + os.sep if folder is not None else None
+        self._loop = asyncio.get_running_loop()
+        self._thread_id = threading.get_ident()
+        self._due = _clock() + INTERVAL
+        self._samples: dict[float, tuple[str, str]] = {}  # a stall's due time -> (step, where)
+        self._stopped = threading.Event()
+        self._handle = self._loop.call_later(INTERVAL, self._beat)
+        self._thread = threading.Thread(target=self._watch, name="orchestrator-loop-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._handle.cancel()
+        self._thread.join(1.0)
+
+    def _beat(self) -> None:
+        now = _clock()
+        due, late = self._due, now - self._due
+        self._due = now + INTERVAL
+        if late > self.threshold:
+            step, where = self._samples.pop(due, (None, None))
+            self.timeline.stalls.append(Stall(due, late, step, where))
+        if not self._stopped.is_set():
+            self._handle = self._loop.call_later(INTERVAL, self._beat)
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(INTERVAL / 2):
+            due = self._due
+            if _clock() - due > self.threshold and due not in self._samples:
+                found = self._sample()
+                if found is not None:
+                    self._samples[due] = found
+
+    def _sample(self) -> tuple[str, str] | None:
+        """(step, where) if the loop is running a step's task with the step's own code on the stack."""
+        task = _current_tasks().get(self._loop)
+        step = self.timeline.tasks.get(task) if task is not None else None
+        if step is None:
+            return None
+        frame: FrameType | None = sys._current_frames().get(self._thread_id)
+        while frame is not None:
+            where = self._own_code(frame)
+            if where is not None:
+                return step, where
+            frame = frame.f_back
+        return None
+
+    def _own_code(self, frame: FrameType) -> str | None:
+        file = frame.f_code.co_filename
+        if self.folder is None or not file.startswith(self.folder) or file.startswith(_PACKAGE):
+            return None
+        if any(part in file for part in _LIBRARIES):
+            return None
+        return f"{os.path.relpath(file, self.folder)}:{frame.f_lineno} in {frame.f_code.co_name}"

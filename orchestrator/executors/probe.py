@@ -1,0 +1,77 @@
+"""`Probe`: a call wrapped to say where and how it ran: its lane, its start and end, its CPU time.
+
+A run's timeline wraps the calls of sampled items in a probe before an executor gets them; the
+probe runs wherever the executor runs the call (a pool thread, a worker process, a Dask worker)
+and hands back a `Probed` value that carries the result with the measurements. Clocks:
+`time.perf_counter` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine, so
+a worker process's start and end line up with the controller's; `time.thread_time` is the CPU
+time of the thread that ran the call (in a worker process, its main thread).
+
+Stdlib only: worker processes import this module to unpickle a probe.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class Probed:
+    """A probed call's result and where, when and at what CPU cost it ran."""
+
+    __slots__ = ("cpu", "ended", "lane", "started", "value")
+
+    def __init__(self, value: Any, lane: str, started: float, ended: float, cpu: float) -> None:
+        self.value = value
+        self.lane = lane
+        self.started = started
+        self.ended = ended
+        self.cpu = cpu
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Probed, (self.value, self.lane, self.started, self.ended, self.cpu))
+
+
+class Probe:
+    """`fn`, measured. Its `__module__` and `__qualname__` are `fn`'s, so error messages that name
+    the callable (a dead worker, a result that does not pickle) name the user's function.
+
+    Run in the controller's process (a thread), the measurements are also left on the probe
+    itself, so a call that raised still tells which thread ran it."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.home = os.getpid()
+        self.lane: str | None = None
+        self.started = self.ended = self.cpu = 0.0
+        self.__module__ = getattr(fn, "__module__", None) or __name__
+        self.__qualname__ = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Probed:
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            value = self.fn(*args, **kwargs)
+        finally:
+            self.cpu = time.thread_time() - cpu
+            self.ended = time.perf_counter()
+            self.started = started
+            self.lane = self._lane()
+        return Probed(value, self.lane, started, self.ended, self.cpu)
+
+    def _lane(self) -> str:
+        if "distributed" in sys.modules:
+            try:
+                from distributed import get_worker
+
+                return f"dask:{get_worker().address}"
+            except (ImportError, ValueError):
+                pass  # not in a Dask worker
+        if os.getpid() != self.home:
+            return f"process:{os.getpid()}"
+        return f"thread:{threading.current_thread().name}"
