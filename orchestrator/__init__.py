@@ -18,7 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.api import arun, plan, run
+    from orchestrator.api import arun, plan, resume, run
     from orchestrator.config import Config, TargetSettings, load_config
     from orchestrator.engine.events import Reporter
     from orchestrator.engine.results import RunFailed, RunResult, StepResult
@@ -30,10 +30,11 @@ if TYPE_CHECKING:
         PlaybookError,
         StepError,
     )
+    from orchestrator.history import ResumeRefused, RunJournal
     from orchestrator.loader import load, loads
     from orchestrator.model.playbook import Playbook
     from orchestrator.planner import Plan, PlannedStep
-    from orchestrator.scheduler import Scheduler
+    from orchestrator.scheduler import Scheduler, SyncScheduler
     from orchestrator.target import embedded_target
 
 __version__ = "0.1.0"
@@ -44,6 +45,9 @@ _EXPORTS = {
     "arun": "orchestrator.api",
     "plan": "orchestrator.api",
     "run": "orchestrator.api",
+    "resume": "orchestrator.api",
+    "ResumeRefused": "orchestrator.history",
+    "RunJournal": "orchestrator.history",
     "Config": "orchestrator.config",
     "load_config": "orchestrator.config",
     "Reporter": "orchestrator.engine.events",
@@ -63,6 +67,7 @@ _EXPORTS = {
     "Plan": "orchestrator.planner",
     "PlannedStep": "orchestrator.planner",
     "Scheduler": "orchestrator.scheduler",
+    "SyncScheduler": "orchestrator.scheduler",
     "embedded_target": "orchestrator.target",
 }
 
@@ -77,11 +82,14 @@ __all__ = [
     "Playbook",
     "PlaybookError",
     "Reporter",
+    "ResumeRefused",
     "RunFailed",
+    "RunJournal",
     "RunResult",
     "Scheduler",
     "StepError",
     "StepResult",
+    "SyncScheduler",
     "TargetSettings",
     "arun",
     "embedded_target",
@@ -89,6 +97,7 @@ __all__ = [
     "load_config",
     "loads",
     "plan",
+    "resume",
     "run",
 ]
 

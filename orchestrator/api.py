@@ -3,6 +3,7 @@
     plan(path_or_playbook, vars=, config=)  -> Plan        every static problem raised here
     arun(plan_or_path, reporter=, timeout=, ...) -> RunResult   on the running event loop
     run(...)                                 -> RunResult   the same, from synchronous code
+    resume(run_id, ...)                      -> RunResult   continue a recorded run that did not succeed
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.config import Config, TargetSettings
@@ -23,16 +25,17 @@ from orchestrator.model.playbook import Playbook
 from orchestrator.planner import Plan, build_plan
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
     from types import FrameType
 
     from orchestrator.actions.registry import ActionRegistry
     from orchestrator.engine.events import Reporter
     from orchestrator.engine.results import RunResult
+    from orchestrator.history import Resumption
 
 Target = Plan | Playbook | str | os.PathLike[str]
 
-__all__ = ["Target", "arun", "new_run_id", "plan", "run", "running_blocking_calls"]
+__all__ = ["Target", "arun", "new_run_id", "plan", "resume", "run", "running_blocking_calls"]
 
 
 def plan(
@@ -41,14 +44,20 @@ def plan(
     vars: Mapping[str, Any] | None = None,
     config: Config | None = None,
     registry: ActionRegistry | None = None,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
 ) -> Plan:
-    """Plan a playbook (or the playbook file at a path). Raises PlaybookError on any static problem."""
+    """Plan a playbook (or the playbook file at a path). Raises PlaybookError on any static problem.
+    `only` and `skip` make a partial run: the steps named with their dependencies, less the steps
+    named to skip with those that depend on them (see `orchestrator.selection`)."""
+    from orchestrator.selection import select
+
     playbook = target if isinstance(target, Playbook) else load(target, registry=registry)
-    return build_plan(playbook, vars=vars, config=config, registry=registry)
+    return select(build_plan(playbook, vars=vars, config=config, registry=registry), only=only, skip=skip)
 
 
 async def arun(
-    target: Target,
+    target: Target | None = None,
     *,
     vars: Mapping[str, Any] | None = None,
     config: Config | None = None,
@@ -62,6 +71,8 @@ async def arun(
     timeout: float | None = None,
     outputs: Literal["all", "read"] = "all",
     secrets: Iterable[str] = (),
+    resume: str | Resumption | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Run a playbook on the running event loop and return its result. A failed step does not
     raise: check ``result.status`` or call ``result.raise_on_error()``.
@@ -78,9 +89,23 @@ async def arun(
     a wide fan-out then holds no responses in memory. With `reads_only` only steps that change
     nothing run (a dry run that reads); the others end ``planned`` with the request they would send
     in ``StepResult.planned``. `secrets` are values to mask as ``***`` in everything the run emits
-    (results, logs, reporters), besides the playbook's `secrets:` and the credentials steps send."""
+    (results, logs, reporters), besides the playbook's `secrets:` and the credentials steps send.
+
+    `resume` continues a recorded run (by id, or a unique prefix of one) instead of starting one:
+    see `resume`. It takes no `target`: the run's own playbook is planned again; `vars` are those
+    to give again (the secret ones) or to change, and `force` resumes even if something changed."""
     refuse_in_worker_import()
-    if isinstance(target, Plan):
+    reporters = _reporters(reporter)
+    point = None
+    if resume is not None:
+        if target is not None:
+            raise TypeError("arun(resume=...) plans the recorded run's own playbook again: pass no target")
+        resumption = resume if not isinstance(resume, str) else _prepare(resume, reporters, vars, config, force)
+        the_plan, run_id, point = resumption.plan, resumption.run_id, resumption.point
+        reporters = _with_journal(reporters, resumption.history)
+    elif target is None:
+        raise TypeError("arun() needs a target: a Plan, a Playbook or a playbook's path (or resume=RUN_ID)")
+    elif isinstance(target, Plan):
         given = [name for name, value in (("vars", vars), ("config", config)) if value is not None]
         if given:
             raise TypeError(
@@ -90,18 +115,101 @@ async def arun(
         the_plan = target
     else:
         the_plan = plan(target, vars=vars, config=config)
-    reporters = () if reporter is None else tuple(reporter) if isinstance(reporter, list | tuple) else (reporter,)
     options = RunOptions(
         run_id=run_id, reporters=reporters, interrupt=interrupt, sleep=sleep or asyncio.sleep,
         clock=clock or time.monotonic, target=settings or TargetSettings(), reads_only=reads_only,
-        timeout=timeout, outputs=outputs, secrets=tuple(secrets),
+        timeout=timeout, outputs=outputs, secrets=tuple(secrets), resume=point,
     )
     return await execute(the_plan, options)
 
 
-def run(target: Target, **options: Any) -> RunResult:
+def _reporters(reporter: Reporter | Sequence[Reporter] | None) -> tuple[Reporter, ...]:
+    if reporter is None:
+        return ()
+    if isinstance(reporter, Sequence):
+        return tuple(reporter)
+    return (reporter,)
+
+
+def _prepare(
+    run_id: str, reporters: Sequence[Reporter], vars: Mapping[str, Any] | None, config: Config | None, force: bool
+) -> Resumption:
+    """Claim `run_id` for resuming, from the history file of the journal among `reporters`, else the default one."""
+    from orchestrator.history import RunJournal, history_path, prepare_resume
+
+    journal = next((r for r in reporters if isinstance(r, RunJournal)), None)
+    path = journal.path if journal is not None else history_path()
+    if path is None:
+        raise OrchestratorError("cannot resume: the run history is off (ORCHESTRATOR_HISTORY=off); pass a RunJournal")
+    return prepare_resume(path, run_id, vars=vars, config=config, force=force)
+
+
+def _with_journal(reporters: tuple[Reporter, ...], path: os.PathLike[str]) -> tuple[Reporter, ...]:
+    """`reporters`, with a journal recording in `path` (the resumed run's own record) if none is there."""
+    from orchestrator.history import RunJournal
+
+    if any(isinstance(r, RunJournal) and r.path == path for r in reporters):
+        return reporters
+    return (*reporters, RunJournal(path))
+
+
+def run(
+    target: Target | None = None,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    config: Config | None = None,
+    reporter: Reporter | Sequence[Reporter] | None = None,
+    interrupt: asyncio.Event | None = None,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
+    clock: Callable[[], float] | None = None,
+    run_id: str | None = None,
+    settings: TargetSettings | None = None,
+    reads_only: bool = False,
+    timeout: float | None = None,
+    outputs: Literal["all", "read"] = "all",
+    secrets: Iterable[str] = (),
+    resume: str | Resumption | None = None,
+    force: bool = False,
+) -> RunResult:
     """Run a playbook from synchronous code (starts an event loop). Options as for `arun`."""
-    return asyncio.run(arun(target, **options))
+    return asyncio.run(arun(
+        target, vars=vars, config=config, reporter=reporter, interrupt=interrupt, sleep=sleep, clock=clock,
+        run_id=run_id, settings=settings, reads_only=reads_only, timeout=timeout, outputs=outputs,
+        secrets=secrets, resume=resume, force=force,
+    ))
+
+
+def resume(
+    run_id: str,
+    *,
+    history: str | os.PathLike[str] | None = None,
+    vars: Mapping[str, Any] | None = None,
+    config: Config | None = None,
+    force: bool = False,
+    reporter: Reporter | Sequence[Reporter] | None = None,
+    settings: TargetSettings | None = None,
+    timeout: float | None = None,
+    interrupt: asyncio.Event | None = None,
+) -> RunResult:
+    """Continue a recorded run that failed, was interrupted or whose controller died, under the same
+    `run_id` (so every Idempotency-Key is the one its first attempt sent), from synchronous code.
+
+    The run's playbook is planned again with the variables and configuration it was recorded with
+    (`vars` gives the secret ones again; `config` replaces the recorded one). Main steps that
+    succeeded are not run again: their recorded outputs feed later templates. A `for_each` step runs
+    only the items not recorded as succeeded. `rollback` and `finally` run as in any run. Raises
+    ResumeRefused (exit code 2) for an unknown id, a succeeded run, a run still running, or a
+    playbook, `vars` or `config` that changed since (unless `force`). `history` is the file the run
+    is recorded in (default: where the CLI records)."""
+    from orchestrator.history import RunJournal
+
+    reporters = _reporters(reporter)
+    if history is not None:
+        reporters = (*reporters, RunJournal(history))
+    return run(
+        resume=run_id, vars=vars, config=config, force=force, reporter=reporters, settings=settings,
+        timeout=timeout, interrupt=interrupt,
+    )
 
 
 def refuse_in_worker_import() -> None:

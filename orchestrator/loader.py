@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ def loads(text: str, *, file: str = "<playbook>", registry: ActionRegistry | Non
         raise PlaybookError(problems)
     playbook._path = Path(file) if not file.startswith("<") else None
     playbook._source = smap
+    playbook._digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return playbook
 
 

@@ -20,8 +20,9 @@ from orchestrator.actions.base import Action, PlanContext, Problem
 from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.config import Config, load_config
 from orchestrator.errors import Diagnostic, PlaybookError
-from orchestrator.logs import Secrets
-from orchestrator.model.playbook import LimitSpec, Playbook, RetrySpec, Step
+from orchestrator.executors.dask.shipping import importable_modules
+from orchestrator.logs import Secrets, get_logger
+from orchestrator.model.playbook import AUTO_MAX, LimitSpec, Playbook, RetrySpec, Step
 from orchestrator.model.validation import closest, pretty_path
 from orchestrator.retry import RetryPolicy
 from orchestrator.templates import (
@@ -74,6 +75,9 @@ class PlannedStep:
     read_only: bool
     #: Whether the step's calls leave this process (processes, dask), so its log context is sent along.
     ships_log_context: bool
+    #: With `concurrency: auto`: the step's (min_concurrency, max_concurrency) as written (None: the
+    #: default); `concurrency` is then the most items in flight, the number of its fan-out's workers.
+    auto_concurrency: tuple[int | None, int | None] | None = None
 
     @property
     def where(self) -> str:
@@ -107,6 +111,13 @@ class Plan:
     outputs_read: frozenset[str] | None = frozenset()
     #: The variables the playbook marks secret (`secrets:`): their values are masked in all it shows.
     secret_vars: tuple[str, ...] = ()
+    #: The variables given when planning (`--var`), over the playbook's own: what a resume gives again.
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: A partial run (`selection.select`): the steps asked for with --only and --skip, and the main
+    #: steps left out as a result (they end skipped).
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    left_out: frozenset[str] = frozenset()
     _by_id: dict[str, PlannedStep] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +175,7 @@ class _Planner:
         self.pb = playbook
         self.config = config
         self.registry = registry
+        self.overrides = overrides
         self.vars = {**playbook.vars, **overrides}
         self.problems: list[Diagnostic] = []
         self.ids = {s.id: section for section, _, s in playbook.all_steps()}
@@ -190,11 +202,12 @@ class _Planner:
         main = tuple(_with_wave(s, waves[s.id]) for s in planned["steps"])
         rollback, finally_ = tuple(planned["rollback"]), tuple(planned["finally"])
         pb = self.pb
+        _say_what_ships(pb.base_dir, [s for s in (*main, *rollback, *finally_) if s.executor == "dask"])
         return Plan(
             pb, self.config, self.vars, main, rollback, finally_, name=pb.name, path=pb.path, base_dir=pb.base_dir,
             import_path=pb.base_dir if any(s.action.accepts_with for s in (*main, *rollback, *finally_)) else None,
             limits=dict(pb.limits), timeout=pb.timeout, outputs_read=_outputs_read((*main, *rollback, *finally_)),
-            secret_vars=tuple(pb.secrets),
+            secret_vars=tuple(pb.secrets), overrides=self.overrides,
         )
 
     def step(self, section: Section, i: int, step: Step) -> PlannedStep | None:
@@ -253,8 +266,10 @@ class _Planner:
             timeout=step.timeout if step.timeout is not None else defaults.timeout,
             # One global order: a step naming [b, a] takes a before b, as one naming [a, b] does.
             limits=tuple(sorted(set(step.limits), key=order.index)),
-            concurrency=step.concurrency or defaults.concurrency, on_error=step.on_error or defaults.on_error,
+            concurrency=_concurrency(step.concurrency, step.max_concurrency, defaults.concurrency),
+            on_error=step.on_error or defaults.on_error,
             read_only=step.read_only or action.is_read_only(raw), ships_log_context=spec.crosses_processes,
+            auto_concurrency=(step.min_concurrency, step.max_concurrency) if step.concurrency == "auto" else None,
         )
 
     def add(self, at: tuple[str | int, ...], step: Step, p: Problem) -> None:
@@ -333,8 +348,26 @@ class _Planner:
         return waves
 
 
+def _say_what_ships(folder: Path, on_dask: list[PlannedStep]) -> None:
+    """Log which of the playbook's modules a run ships to the Dask workers (docs/scale-out.md)."""
+    calls = sorted({str(s.raw_params).partition(":")[0].partition(".")[0] for s in on_dask if s.action.accepts_with})
+    if not calls:
+        return
+    shipped = importable_modules(folder)
+    get_logger().info("plan.dask_ships", folder=str(folder), modules=list(shipped),
+                      installed=[m for m in calls if m not in shipped],
+                      steps=[s.id for s in on_dask if s.action.accepts_with])
+
+
 def _with_wave(s: PlannedStep, wave: int) -> PlannedStep:
     return replace(s, wave=wave)
+
+
+def _concurrency(own: int | str | None, most: int | None, default: int) -> int:
+    """The most items of a step in flight: its own number, or with `auto` the top of its range."""
+    if own == "auto":
+        return most or AUTO_MAX
+    return own if isinstance(own, int) else default
 
 
 def _retry_policy(default: RetrySpec | None, own: RetrySpec | None) -> RetryPolicy:

@@ -50,7 +50,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Complete
     before = [fingerprint(p) for p in DOCS]
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
     return done, out, before
 
@@ -66,7 +66,7 @@ def test_every_section_has_only_finite_numbers(quick: Any) -> None:
     """Each section is present, holds figures, and every figure is finite."""
     _, out, _ = quick
     data = json.loads(out.read_text())
-    for section in ("machine", "talk_table", "overhead", "scale", "targets"):
+    for section in ("machine", "talk_table", "overhead", "scale", "cli", "adaptive", "targets"):
         assert data.get(section), f"section {section!r} missing or empty"
         found = list(numbers(data[section]))
         assert found, f"section {section!r} has no numbers"
@@ -98,7 +98,50 @@ def test_every_cell_and_ratio_is_measured(quick: Any) -> None:
     assert all(isinstance(t["holds"], bool) for t in data["targets"])
 
 
+def test_the_cli_section_has_both_sides_of_every_comparison(quick: Any) -> None:
+    """`orchestrate` (json and text) beside `arun`, the start-up beside `import asyncio`, two dry-run
+    sizes: each measured, each ratio there, and a verdict for each of the section's targets."""
+    _, out, _ = quick
+    data = json.loads(out.read_text())
+    cli = data["cli"]
+    for workload in ("fanout", "steps"):
+        assert all(cli[workload][side] > 0 for side in ("json_s", "text_s", "arun_s")), workload
+    assert cli["fanout"]["json_over_arun"] > 0 and cli["steps"]["text_over_json"] > 0
+    assert cli["startup"]["one_step_json_s"] > 0 and cli["startup"]["import_asyncio_s"] > 0
+    assert cli["startup"]["json_over_asyncio"] > 0
+    assert cli["dry_run"]["large"] > cli["dry_run"]["small"] and math.isfinite(cli["dry_run"]["per_step_growth"])
+    figures = [t["figure"] for t in data["targets"] if t["figure"].startswith("cli: ")]
+    assert len(figures) == 5
+
+
+def test_the_adaptive_section_runs_auto_beside_fixed_concurrencies(quick: Any) -> None:
+    """bench/adaptive.py: auto and each fixed concurrency made every create, auto says what it settled
+    on and how long it took after each capacity change, and its three targets have verdicts."""
+    _, out, _ = quick
+    data = json.loads(out.read_text())
+    a = data["adaptive"]
+    assert "auto" in a["cells"] and len(a["cells"]) >= 3
+    for cell in a["cells"].values():
+        assert cell["per_second"] > 0 and cell["requests"] >= a["items"] and cell["series"]
+    assert a["cells"]["auto"]["settled"] >= 1
+    assert len(a["cells"]["auto"]["settle_s"]) == len(a["capacities"]) == 3
+    assert a["auto_over_best"] > 0
+    assert len([t for t in data["targets"] if t["figure"].startswith("adaptive: ")]) == 3
+
+
 def test_quick_mode_leaves_the_docs_alone(quick: Any) -> None:
     """docs/benchmarks.md and .png are regenerated only by a full run."""
     _, _, before = quick
     assert [fingerprint(p) for p in DOCS] == before
+
+
+def test_dask_overhead_quick_prints_both_sides_and_their_ratio() -> None:
+    """bench/dask_overhead.py --quick measures the executor and client.map + gather on one cluster."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dask_overhead.py"), "--quick", "--in-flight", "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = {line.split()[0]: float(line.split()[-5 if "ratio" in line else -4]) for line in done.stdout.splitlines()[1:]}
+    assert set(figures) == {"client.map", "DaskExecutor.run", "ratio"}
+    assert all(math.isfinite(v) and v > 0 for v in figures.values())

@@ -17,8 +17,9 @@ def test_exported_names_are_the_curated_sorted_list() -> None:
     assert orchestrator.__all__ == sorted(orchestrator.__all__)
     assert set(orchestrator.__all__) == {
         "Config", "ConfigError", "Diagnostic", "InvalidInput", "OrchestratorError", "Plan", "PlannedStep",
-        "Playbook", "PlaybookError", "Reporter", "RunFailed", "RunResult", "Scheduler", "StepError",
-        "StepResult", "TargetSettings", "arun", "embedded_target", "load", "load_config", "loads", "plan", "run",
+        "Playbook", "PlaybookError", "Reporter", "ResumeRefused", "RunFailed", "RunJournal", "RunResult", "Scheduler",
+        "StepError", "StepResult", "SyncScheduler", "TargetSettings", "arun", "embedded_target", "load", "load_config", "loads", "plan",
+        "resume", "run",
     }
     assert all(hasattr(orchestrator, name) for name in orchestrator.__all__)
 

@@ -55,6 +55,9 @@ class RunEnvironment:
     #: The run's secret values, masked in everything it emits: an action adds the credentials it
     #: sees (``ctx.env.secrets.add(value)``) and may mask with them (``.mask(text)``).
     secrets: Secrets = field(default_factory=Secrets)
+    #: How many times the run's work was undone by `rollback` and started again by a resume: part
+    #: of every Idempotency-Key, so a server does not replay the undone work for the new.
+    generation: int = 0
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, NotRequired
 from urllib.parse import urlencode, urlsplit
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 from typing_extensions import TypedDict
 
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
@@ -39,11 +39,26 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c5a2e-8d4b-5e7f-9a3c-0b1d2e3f4a5b")
 _JSON_TYPE = "application/json"
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _FlexDuration = Annotated[Duration | str, Field(union_mode="left_to_right")]
+# The schema offers the methods by name (editors complete them) and, as the planner does, accepts
+# them in any case and a template that gives one at run time.
+_METHOD_SCHEMA = {
+    "anyOf": [
+        {"enum": list(METHODS)},
+        {"type": "string", "pattern": "^(?:" + "|".join("".join(f"[{c}{c.lower()}]" for c in m) for m in METHODS) + ")$"},
+        {"type": "string", "pattern": r"\{[{%]"},
+    ]
+}
 
 
 class _RequestParams(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    method: NotRequired[Annotated[str, Field(description="GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.")]]
+    method: NotRequired[
+        Annotated[
+            str,
+            WithJsonSchema(_METHOD_SCHEMA),
+            Field(description="GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS, or a template giving one."),
+        ]
+    ]
     url: Annotated[str, Field(description="Absolute http(s) URL.")]
     headers: NotRequired[Annotated[dict[str, Any] | str, Field(description="Request headers.")]]
     params: NotRequired[Annotated[dict[str, Any] | str, Field(description="Query parameters, added to the URL's own.")]]
@@ -120,9 +135,11 @@ def _expect_label(expect: Any) -> str:
     return ", ".join(map(str, expect)) if isinstance(expect, list | tuple) else str(expect)
 
 
-def idempotency_key(run_id: str, step_id: str, index: int | None) -> str:
-    """The Idempotency-Key of one item of one step in one run: the same across its attempts."""
-    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{run_id}\x00{step_id}\x00{index}"))
+def idempotency_key(run_id: str, step_id: str, index: int | None, generation: int = 0) -> str:
+    """The Idempotency-Key of one item of one step in one run: the same across its attempts, and
+    across resumes of the run, until a `rollback` undid its work (a new `generation`)."""
+    run = run_id if generation == 0 else f"{run_id}\x00{generation}"
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{run}\x00{step_id}\x00{index}"))
 
 
 class Request:
@@ -181,7 +198,7 @@ class Request:
             if content_type is not None and "content-type" not in present:
                 headers["Content-Type"] = content_type
             if idempotent and method in ("POST", "PATCH") and "idempotency-key" not in present:
-                headers["Idempotency-Key"] = idempotency_key(ctx.run_id, step, ctx.index)
+                headers["Idempotency-Key"] = idempotency_key(ctx.run_id, step, ctx.index, ctx.env.generation)
         self.headers = headers
         t = p.get("timeout") if self.request_timeout else None
         self.timeout = _seconds(t, "timeout", step) if t is not None else None

@@ -16,20 +16,51 @@ def build_parser() -> argparse.ArgumentParser:
         prog="orchestrate",
         description="Run an automation playbook: non-blocking steps on asyncio, blocking steps on threads, cpu steps on processes.",
         epilog="Other commands: `orchestrate sandbox` runs the sandbox API; `orchestrate check PATH...` validates playbooks; "
-        "`orchestrate schema` prints the playbook JSON Schema; `orchestrate runs` lists recorded runs. Exit codes: 0 succeeded, 1 a step failed, "
+        "`orchestrate schema` prints the playbook JSON Schema; `orchestrate runs` lists recorded runs; `orchestrate resume RUN_ID` continues one. Exit codes: 0 succeeded, 1 a step failed, "
         "2 invalid input, 130 interrupted.",
     )
     p.add_argument("playbook", help="the playbook file (YAML)")
+    _run_options(p)
     p.add_argument(
-        "--var", action="append", default=[], metavar="K=V",
-        help="set a variable (value parsed as YAML), or @FILE for a YAML mapping of variables; repeatable, later ones win",
+        "--only", action="append", default=[], metavar="STEP",
+        help="run only this main step and the steps it depends on (repeatable); the others end skipped",
     )
-    p.add_argument("--config", metavar="FILE", help="configuration file replacing config/default.yml")
+    p.add_argument(
+        "--skip", action="append", default=[], metavar="STEP",
+        help="leave out this main step and the steps that depend on it (repeatable)",
+    )
     p.add_argument("--dry-run", action="store_const", const="plan", default=None, help="plan only, with no side effect at all")
     p.add_argument(
         "--dry-run=reads", dest="dry_run", action="store_const", const="reads",
         help="also run the steps that only read (GET, describe/list, read_only: true) so later templates see real data",
     )
+    p.add_argument("--version", action="version", version=f"orchestrate {__version__}")
+    return p
+
+
+def build_resume_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="orchestrate resume",
+        description="Continue a recorded run that failed, was interrupted or whose controller died, under the same run id: "
+        "steps and items that succeeded are not run again.",
+        epilog="Refused (exit 2) for an unknown id, a run that succeeded, a run still running, or a playbook, --var or "
+        "--config that changed since the run started (unless --force). Exit codes as for a run.",
+    )
+    p.add_argument("run_id", help="the run's id, or a unique prefix of it (`orchestrate runs` lists them)")
+    _run_options(p)
+    p.add_argument("--force", action="store_true", help="resume even if the playbook, --var or --config changed since")
+    p.add_argument("--history", metavar="FILE", help="the SQLite file the run is recorded in (overrides the configuration)")
+    p.set_defaults(dry_run=None)
+    return p
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """The options of a run, shared by `orchestrate PLAYBOOK` and `orchestrate resume RUN_ID`."""
+    p.add_argument(
+        "--var", action="append", default=[], metavar="K=V",
+        help="set a variable (value parsed as YAML), or @FILE for a YAML mapping of variables; repeatable, later ones win",
+    )
+    p.add_argument("--config", metavar="FILE", help="configuration file replacing config/default.yml")
     p.add_argument(
         "--timeout", metavar="DURATION", type=duration,
         help="bound on the main steps (30s, 10m, ...), replacing the playbook's `timeout:`; when it passes the run fails",
@@ -41,8 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: info, or warning while the live progress view shows the same events",
     )
     p.add_argument("--no-progress", action="store_true", help="no live progress view, even on a terminal")
-    p.add_argument("--version", action="version", version=f"orchestrate {__version__}")
-    return p
 
 
 def duration(text: str) -> float:

@@ -1,4 +1,4 @@
-"""The other commands: `sandbox`, `check`, `schema` and `runs`."""
+"""The other commands: `sandbox`, `check`, `schema`, `runs` and `resume`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def dispatch(name: str, argv: Sequence[str]) -> int:
         from orchestrator.cli.runs import runs
 
         return runs(argv)
+    if name == "resume":
+        from orchestrator.cli.resume import resume
+
+        return resume(argv)
     return check(argv)
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from orchestrator.engine.events import item_hook
+from orchestrator.engine.timeline import HEAD, traced_item
 from orchestrator.errors import describe
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ _LOOK = 0.002
 _MAX_SPAN = 1024
 #: Outputs of a sequence of up to this many items get their list at once; longer ones grow it.
 _PREALLOCATED = 1 << 20
+#: `sample_at` when no item is to be traced.
+_NEVER = 1 << 62
 
 _bind = structlog.contextvars.bind_contextvars
 
@@ -71,13 +75,35 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
             taken += 1
             yield one
 
-    pending = enumerate(source if total is not None or not keep else counted(source))
+    pending: Iterator[tuple[int, Any]] = enumerate(source if total is not None or not keep else counted(source))
     failures: list[tuple[int, str]] = []
     keep_going = step.on_error == "continue"
     done = 0
+    # A resumed run: the items recorded as succeeded are not run again; their outputs are the record's.
+    recorded = runner.state.resume.items.get(step.id)
+    if recorded is not None:
+        pending = ((i, x) for i, x in pending if i not in recorded.done)
+        done = runner.items_resumed = recorded.done.count if total is None else sum(
+            min(b, total) - a for a, b in recorded.done.ranges() if a < total
+        )
+        if keep:
+            for index, value in recorded.outputs.items():
+                if total is None or index < total:
+                    if index >= len(outputs):
+                        outputs.extend([None] * (index + 1 - len(outputs)))
+                    outputs[index] = value
+    # A journal records each item that succeeds, so that a resumed run does not run it again.
+    # Appended to per item, a C call: `index` alone, or `(index, output)` when the output is recorded.
+    journal = runner.state.journal
+    records_output = runner.state.records_output(step.id)
+    journaled = journal.journal_items(step, records_output) if journal is not None else None
+    record_index = journaled.append if journaled is not None and not records_output else None
+    record_output = journaled.append if journaled is not None and records_output else None
     runner.state.reporter.step_started(step, total)
-    # Looked up once: a reporter's hook per item adds up over a large fan-out.
-    item_finished = runner.state.reporter.item_finished
+    # Looked up once: a reporter's hook per item adds up over a large fan-out. Reporters get the
+    # counts at each look at the clock (below) and at the end; a call per item only if one wants it.
+    item_finished = item_hook(runner.state.reporter)
+    items_finished = runner.state.reporter.items_finished
 
     stop = False  # set by the first failure: no worker takes a new item after it
     # Each item's scope is a copy of this one with `item` and `index` replaced: a copy of a dict
@@ -107,12 +133,18 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
     loop.call_soon(on_turn)
     look_at, looked_index, span = 1, 0, 1
 
+    # Sampled items are traced (`engine/timeline.py`): the first HEAD, then the next one taken after
+    # each look at the clock. An item not traced costs the one comparison with `sample_at`.
+    timeline = runner.state.timeline
+    tracing = timeline is not None
+    sample_at = 0 if tracing else _NEVER
+
     def grow(index: int) -> None:
         size = max(index + 1, 2 * len(outputs))
         outputs.extend([None] * ((size if total is None else min(size, total)) - len(outputs)))
 
     async def worker() -> None:
-        nonlocal done, stop, turned, looked_at, slice_end, look_at, looked_index, span
+        nonlocal done, stop, turned, looked_at, slice_end, look_at, looked_index, span, sample_at
         for index, item in pending:  # never awaits between next() calls: safe to share
             if stop:
                 return  # this item is not started
@@ -121,10 +153,15 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
             local["item"] = item
             local["index"] = index
             try:
-                value = await runner.item(local, index)
+                if index < sample_at:
+                    value = await runner.item(local, index)
+                else:
+                    sample_at = index + 1 if index + 1 < HEAD else _NEVER
+                    value = await traced_item(runner, local, index)
             except Exception as exc:
                 failures.append((index, describe(exc)))
-                item_finished(step, index, False)
+                if item_finished is not None:
+                    item_finished(step, index, False)
                 if not keep_going:
                     stop = True  # items in flight elsewhere finish and are recorded
                     return
@@ -136,9 +173,17 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
                         grow(index)
                         outputs[index] = value
                 done += 1
-                item_finished(step, index, True)
+                if record_index is not None:
+                    record_index(index)
+                elif record_output is not None:
+                    record_output((index, value))
+                if item_finished is not None:
+                    item_finished(step, index, True)
             # Between items, never between taking an item and starting it: an item taken is run.
             if index >= look_at:
+                items_finished(step, done, len(failures))
+                if tracing and sample_at > index:
+                    sample_at = index + 1
                 now = clock()
                 if now < slice_end:
                     pace = (now - looked_at) / max(index - looked_index, 1)
@@ -176,10 +221,14 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
-                group.create_task(worker())
+                task = group.create_task(worker())
+                if timeline is not None:
+                    timeline.tasks[task] = step.id  # the loop watchdog names the step a task works for
     except asyncio.CancelledError:
         runner.progress = (ended_early(), total, done, len(failures))
         raise
+    finally:
+        items_finished(step, done, len(failures))
     count = total if total is not None else done + len(failures)
     if failures:
         raise ItemsFailed(failures, count, ended_early(), done)

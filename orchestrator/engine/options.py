@@ -12,6 +12,7 @@ from orchestrator.config import TargetSettings
 
 if TYPE_CHECKING:
     from orchestrator.engine.events import Reporter
+    from orchestrator.engine.journal import ResumePoint
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -41,3 +42,5 @@ class RunOptions:
     #: Values to mask (as ``***``) in everything the run emits, besides those the plan marks secret
     #: (`secrets:`) and those its steps send as credentials.
     secrets: Sequence[str] = ()
+    #: Continue a recorded run (under the same `run_id`): what its record says was done already.
+    resume: ResumePoint | None = None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
+    from orchestrator.engine.advisor import Advice
+    from orchestrator.engine.timeline import Timeline
     from orchestrator.logs import Secrets
 
 StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "planned"]
@@ -37,6 +40,17 @@ class StepResult:
     retries: int = 0
     #: For a step a dry run did not run: the request(s) it would send, rendered as far as known.
     planned: Any = field(default=None, repr=False)
+    #: Of a resumed run: the step succeeded before and was not run again (its result is the record's).
+    resumed: bool = False
+    #: Of a resumed run's `for_each` step: items that had succeeded before and were not run again.
+    items_resumed: int = 0
+    #: When the step started and ended (Unix time), None if it never started (skipped, not reached).
+    started_at: float | None = None
+    ended_at: float | None = None
+    #: With `concurrency: auto`: the concurrency the step's own adaptive limit settled on.
+    concurrency: int | None = None
+    #: The concurrency each adaptive named limit the step takes had settled on when it ended.
+    limit_concurrency: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -56,11 +70,31 @@ class StepResult:
     def summary(self) -> dict[str, Any]:
         """The step as the JSON contract shows it (output left out: it can be large)."""
         # Field by field: asdict() would deep-copy every output only for it to be dropped here.
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("output", "planned")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_SUMMARISED}
         out["duration_s"] = round(self.duration_s, 4)
+        out["started_at"], out["ended_at"] = iso(self.started_at), iso(self.ended_at)
+        if self.resumed:
+            out["resumed"] = True
+        if self.items_resumed:
+            out["items_resumed"] = self.items_resumed
+        if self.concurrency is not None:
+            out["concurrency"] = self.concurrency
+        if self.limit_concurrency:
+            out["limit_concurrency"] = dict(self.limit_concurrency)
         if self.status == "planned":
             out["request"] = self.planned
         return out
+
+
+# Left out of a step's summary: large (output, planned), or shown only when they say something.
+_NOT_SUMMARISED = ("output", "planned", "resumed", "items_resumed", "concurrency", "limit_concurrency")
+
+
+def iso(ts: float | None) -> str | None:
+    """Unix time as ISO 8601 in UTC (``2024-05-01T12:00:00.123456Z``); None stays None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class RunFailed(OrchestratorError):
@@ -84,6 +118,15 @@ class RunResult:
     duration_s: float
     steps: tuple[StepResult, ...] = field(default_factory=tuple)
     path: str | None = None
+    #: Of a partial run (--only, --skip): the main steps it left out, in playbook order.
+    left_out: tuple[str, ...] = ()
+    #: When the run started and ended (Unix time).
+    started_at: float | None = None
+    ended_at: float | None = None
+    #: What the tag advisor found (`engine/advisor.py`); empty when all is well.
+    advice: tuple[Advice, ...] = ()
+    #: What the run recorded as it went (`engine/timeline.py`), for the history and exporters.
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -126,4 +169,8 @@ class RunResult:
             "status": self.status,
             "duration_s": round(self.duration_s, 4),
             "steps": [s.summary() for s in self.steps],
+            **({"left_out": list(self.left_out)} if self.left_out else {}),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "advice": [a.summary() for a in self.advice],
         }

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from orchestrator.actions.modules import importable
+from orchestrator.engine import otel
+from orchestrator.engine.advisor import Advice, advise
 from orchestrator.engine.collector import fewer_young_collections
 from orchestrator.engine.options import RunOptions
 from orchestrator.engine.results import RunResult, RunStatus, StepResult
 from orchestrator.engine.state import RunState
 from orchestrator.engine.step import StepRunner
+from orchestrator.engine.watchdog import LoopWatchdog
 from orchestrator.logs import get_logger
 from orchestrator.retry import RunDeadline
 
@@ -57,6 +60,7 @@ async def _run(state: RunState, interrupt: asyncio.Event, timeout: float | None)
     tokens = structlog.contextvars.bind_contextvars(run_id=run_id)
     state.reporter.run_started(plan, run_id)
     log.info("run.started", playbook=plan.name, steps=len(plan.steps))
+    watchdog = LoopWatchdog(state.timeline, plan.import_path) if state.timeline is not None and not reads_only else None
     status: RunStatus = "succeeded"
     cancelled_from_outside = False
     try:
@@ -76,13 +80,22 @@ async def _run(state: RunState, interrupt: asyncio.Event, timeout: float | None)
             if finally_failed and status == "succeeded":
                 status = "failed"
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         await _shielded(state.aclose())
         structlog.contextvars.reset_contextvars(**tokens)
     ordered = tuple(state.results.get(s.id) or _not_reached(s) for s in plan.all_steps())
     if reads_only and status == "succeeded":
         status = "planned"
     path = str(plan.path) if plan.path else None
-    result = RunResult(run_id, plan.name, status, time.perf_counter() - started, ordered, path)
+    left_out = tuple(s.id for s in plan.steps if s.id in plan.left_out)
+    ended = time.perf_counter()
+    result = RunResult(
+        run_id, plan.name, status, ended - started, ordered, path, left_out, started_at=state.epoch + started,
+        ended_at=state.epoch + ended, advice=_advice(state, ordered), timeline=state.timeline,
+    )
+    if state.timeline is not None and otel.configured():
+        await otel.export_in_thread(result)
     log.info("run.finished", status=status, duration=round(result.duration_s, 4))
     state.reporter.run_finished(result)
     if cancelled_from_outside:
@@ -211,6 +224,20 @@ async def _sequence(steps: Sequence[PlannedStep], state: RunState) -> bool:
         result = await StepRunner(step, state).run()
         failed = failed or result.status == "failed"
     return failed
+
+
+def _advice(state: RunState, results: Sequence[StepResult]) -> tuple[Advice, ...]:
+    """The tag advisor's findings; none for a dry run, or when the timeline is off."""
+    if state.timeline is None or state.reads_only:
+        return ()
+    try:
+        found = advise(state.plan, state.timeline, results)
+    except Exception as exc:  # advice is a hint: it never fails a run
+        log.warning("advice.failed", error=f"{type(exc).__name__}: {exc}")
+        return ()
+    for advice in found:
+        log.info("step.advice", step=advice.step, tagged=advice.tagged, suggested=advice.suggested, evidence=advice.evidence)
+    return found
 
 
 def _not_reached(step: PlannedStep) -> StepResult:

@@ -11,13 +11,17 @@ worker processes too (the set travels with each call's log context).
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from orchestrator.actions.base import Action, Resources, RunEnvironment
 from orchestrator.engine.events import Reporter, Reporters
+from orchestrator.engine.journal import Journal, ResumePoint
 from orchestrator.engine.limits import Limit
+from orchestrator.engine.timeline import Timeline
+from orchestrator.engine.timeline import enabled as timeline_enabled
 from orchestrator.executors.build import Executors
 from orchestrator.logs import SECRETS_KEY, Secrets, ships_secrets, unwatch, watch
 from orchestrator.templates import Unknown
@@ -46,12 +50,22 @@ class RunState:
         for value in options.secrets:
             self.secrets.add(value)
         self.reporter: Reporter = _Masking(Reporters(options.reporters) if options.reporters else Reporter(), self.secrets)
+        #: The reporter that also records items as they finish, if one follows the run.
+        self.journal: Journal | None = next((r for r in options.reporters if isinstance(r, Journal)), None)
+        #: Of a resumed run: what was done already.
+        self.resume = options.resume or ResumePoint()
         self.sleep = options.sleep
-        self.env = RunEnvironment(plan.config, options.target, options.sleep, options.clock, self.secrets)
+        self.env = RunEnvironment(
+            plan.config, options.target, options.sleep, options.clock, self.secrets, self.resume.generation
+        )
         self.executors = Executors(plan.config, [str(plan.import_path)] if plan.import_path is not None else [])
         self.limits = {name: Limit(name, spec) for name, spec in plan.limits.items()}
         self.resources = Resources()
         self.results: dict[str, StepResult] = {}
+        #: Where and when work ran (`engine/timeline.py`); None when `ORCHESTRATOR_TIMELINE=off`.
+        self.timeline: Timeline | None = Timeline() if timeline_enabled() else None
+        #: Adds to a `time.perf_counter()` time to make it Unix time (steps' `started_at`, `ended_at`).
+        self.epoch = self.timeline.epoch if self.timeline is not None else time.time() - time.perf_counter()
         #: Why running steps are being cancelled, when the run knows better than "cancelled".
         self.cancel_reason: str | None = None
         # `steps.<id>` as templates see it; every step is there from the start, so a rollback can
@@ -68,6 +82,11 @@ class RunState:
 
     def keeps_output(self, step_id: str) -> bool:
         return self.outputs_kept is None or step_id in self.outputs_kept
+
+    def records_output(self, step_id: str) -> bool:
+        """Whether a journal records the step's output: only when a template may read it."""
+        read = self.plan.outputs_read
+        return read is None or step_id in read
 
     def scope(self) -> dict[str, Any]:
         return self._base_scope
@@ -129,6 +148,7 @@ class _Masking(Reporter):
         self._bound = False
         # Called per item, or carrying nothing secret: straight to the reporters, at no cost.
         self.item_finished = inner.item_finished  # type: ignore[method-assign]
+        self.items_finished = inner.items_finished  # type: ignore[method-assign]
         self.step_started = inner.step_started  # type: ignore[method-assign]
 
     def run_started(self, plan: Plan, run_id: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Protocol
 
 from pydantic import (
     BaseModel,
@@ -58,7 +58,9 @@ class RetrySpec(BaseModel):
 
     model_config = _STRICT
     attempts: int = Field(1, ge=1, le=1000, description="Total attempts, the first included.")
-    backoff: Literal["exponential", "fixed"] = "exponential"
+    backoff: Literal["exponential", "fixed"] = Field(
+        "exponential", description="`exponential` doubles the wait after each attempt; `fixed` waits `delay` each time."
+    )
     delay: Duration = Field(0.2, description="Wait before the second attempt (the base of the backoff).")
     max_delay: Duration = Field(30.0, description="No wait is longer than this, unless the server's Retry-After says so.")
     max_retry_after: Duration = Field(
@@ -82,25 +84,52 @@ class RetrySpec(BaseModel):
     def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         # `retry: 3` is shorthand for `retry: {attempts: 3}`: the schema must accept both.
         full = handler(core)
-        return {"anyOf": [{"type": "integer", "minimum": 1}, full]}
+        shorthand = {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Attempts, the first included."}
+        return {"anyOf": [shorthand, full]}
+
+
+#: A number of calls in flight, or `auto`: adapted to the target's latency and overload signals.
+Concurrency = Annotated[int, Field(ge=1)] | Literal["auto"]
+#: The bounds of `concurrency: auto` when `min_concurrency` / `max_concurrency` are not given.
+AUTO_MIN, AUTO_MAX = 1, 256
+_MIN_CONCURRENCY = "With `concurrency: auto`: never fewer than this many in flight (default 1)."
+_MAX_CONCURRENCY = "With `concurrency: auto`: never more than this many in flight (default 256)."
+
+
+def _auto_bounds(owner: Any) -> Any:
+    """`min_concurrency` / `max_concurrency` belong to `concurrency: auto`, the smaller first."""
+    low, high = owner.min_concurrency, owner.max_concurrency
+    if (low is not None or high is not None) and owner.concurrency != "auto":
+        raise ValueError("min_concurrency and max_concurrency need `concurrency: auto`")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"min_concurrency ({low}) is more than max_concurrency ({high})")
+    return owner
 
 
 class LimitSpec(BaseModel):
     """A named cap shared by every step and item that names it."""
 
     model_config = _STRICT
-    concurrency: int | None = Field(None, ge=1, description="At most this many calls in flight.")
+    concurrency: Concurrency | None = Field(
+        None, description="At most this many calls in flight; `auto` adapts it to the target's latency and overload."
+    )
+    min_concurrency: int | None = Field(None, ge=1, description=_MIN_CONCURRENCY)
+    max_concurrency: int | None = Field(None, ge=1, description=_MAX_CONCURRENCY)
     rate: Rate | None = Field(None, description="At most this many calls started per second or minute (token bucket).")
+
+    _bounds = model_validator(mode="after")(_auto_bounds)
 
 
 class Defaults(BaseModel):
     """Values every step gets unless it says otherwise."""
 
     model_config = _STRICT
-    retry: RetrySpec | None = None
-    timeout: PositiveDuration | None = None
+    retry: RetrySpec | None = Field(None, description="How failed attempts are retried: `retry: 3` or a mapping.")
+    timeout: PositiveDuration | None = Field(None, description="Bound on each attempt of each step.")
     concurrency: int = Field(10, ge=1, description="`for_each` items in flight when a step does not say.")
-    on_error: Literal["fail", "continue"] = "fail"
+    on_error: Literal["fail", "continue"] = Field(
+        "fail", description="`continue` lets the run go on when a step fails; `fail` (the default) fails the run."
+    )
 
 
 class StepBase(BaseModel):
@@ -113,15 +142,20 @@ class StepBase(BaseModel):
     needs: tuple[StepId, ...] = Field((), description="Steps that must finish before this one starts.")
     when: str | bool | None = Field(None, description="Run only if this expression is true.")
     for_each: str | list[Any] | None = Field(None, description="Run once per item; `item` and `index` in scope.")
-    concurrency: int | None = Field(None, ge=1, description="At most this many `for_each` items in flight.")
+    concurrency: Concurrency | None = Field(
+        None, description="At most this many `for_each` items in flight; `auto` adapts it to the target's latency and overload."
+    )
+    min_concurrency: int | None = Field(None, ge=1, description=_MIN_CONCURRENCY)
+    max_concurrency: int | None = Field(None, ge=1, description=_MAX_CONCURRENCY)
     limit: str | tuple[str, ...] | None = Field(None, description="Named limit(s) from `limits:` to respect.")
-    retry: RetrySpec | None = None
+    retry: RetrySpec | None = Field(None, description="How failed attempts are retried: `retry: 3` or a mapping.")
     timeout: PositiveDuration | None = Field(None, description="Bound on each attempt.")
     on_error: Literal["fail", "continue"] | None = Field(None, description="`continue` lets the run go on if this step fails.")
     read_only: bool = Field(False, description="The step changes nothing; `--dry-run=reads` may run it.")
     with_: dict[str, Any] | None = Field(None, alias="with", description="Keyword arguments for `call`.")
 
     _action: str = PrivateAttr("")
+    _bounds = model_validator(mode="after")(_auto_bounds)
 
     @property
     def action(self) -> str:
@@ -168,13 +202,15 @@ def step_model(actions: Actions) -> type[StepBase]:
 class PlaybookBase(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1, description="What the playbook does.")
-    description: str | None = None
+    description: str | None = Field(None, description="Longer text about the playbook, for people.")
     vars: dict[str, Any] = Field(default_factory=dict, description="Defaults; `--var k=v` overrides.")
     secrets: tuple[str, ...] = Field(
         (), description="Names of variables whose values (after `--var`) are secret: masked as *** in every output, log and record."
     )
-    limits: dict[str, LimitSpec] = Field(default_factory=dict)
-    defaults: Defaults = Field(default_factory=Defaults)
+    limits: dict[str, LimitSpec] = Field(
+        default_factory=dict, description="Named concurrency and rate caps, shared by the steps that name them in `limit:`."
+    )
+    defaults: Defaults = Field(default_factory=Defaults, description="Values every step gets unless it says otherwise.")
     timeout: PositiveDuration | None = Field(
         None,
         description="Bound on the main steps: when it passes, the steps still running are cancelled and the run fails; "
@@ -183,6 +219,7 @@ class PlaybookBase(BaseModel):
 
     _path: Path | None = PrivateAttr(None)
     _source: SourceMap | None = PrivateAttr(None)
+    _digest: str | None = PrivateAttr(None)
 
     @field_validator("vars")
     @classmethod
@@ -206,6 +243,11 @@ class PlaybookBase(BaseModel):
     def path(self) -> Path | None:
         """The file the playbook was loaded from, if any."""
         return self._path
+
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 of the text the playbook was loaded from (how a resume knows it is unchanged)."""
+        return self._digest
 
     @property
     def source(self) -> SourceMap:
