@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import overhead, scale, talk_table
+from bench import adaptive, cli, journal, overhead, scale, talk_table
 from bench.common import (
     RESULTS,
     ROOT,
@@ -27,6 +27,7 @@ from bench.common import (
     machine,
     problems,
     say,
+    seconds,
     table,
     times,
     verdict,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 DOCS = ROOT / "docs"
 #: Benches other engineers own; run as scripts in full mode when present, their output kept verbatim.
-EXTERNAL = ("http_client", "blocking_sdk", "process_dispatch", "plan_scale")
+EXTERNAL = ("http_client", "blocking_sdk", "process_dispatch", "plan_scale", "dask_overhead")
 EXTERNAL_TIMEOUT = 600
 
 
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         ("talk_table", lambda: talk_table.run(talk_table.QUICK if quick else talk_table.FULL), talk_table.report),
         ("overhead", lambda: overhead.run(overhead.QUICK if quick else overhead.FULL), overhead.report),
         ("scale", lambda: scale.run(scale.QUICK if quick else scale.FULL), scale.report),
+        ("journal", lambda: journal.run(journal.QUICK if quick else journal.FULL), journal.report),
+        ("cli", lambda: cli.run(cli.QUICK if quick else cli.FULL), cli.report),
+        ("adaptive", lambda: adaptive.run(adaptive.QUICK if quick else adaptive.FULL), adaptive.report),
     ]
     for name, measure, report in sections:
         busy = wait_until_idle(wait_idle) if wait_idle > 0 else busy_fraction()
@@ -144,11 +148,31 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     g = results["scale"]["growth"]
     add(f"scale: engine peak RSS, {g['to_items']:,} / {g['from_items']:,} items", f"≤ {g['target_engine_peak_ratio_max']}",
         g["engine_peak_ratio"], g["engine_peak_ratio"] <= g["target_engine_peak_ratio_max"])
+    if "journal" in results:
+        j = results["journal"]
+        for name, key in (("set", "set_max"), ("get", "get_max")):
+            w, limit = j["workloads"][name], j["targets"][key]
+            add(f"journal, {name} fan-out: recorded / unrecorded", f"≤ {limit}", w["ratio"], w["ratio"] <= limit)
+    if "cli" in results:
+        for figure, target, value, holds in cli.checks(results["cli"]):
+            add(figure, target, value, holds)
+            if target.endswith(" s"):  # a time, not a ratio
+                rows[-1]["unit"] = "s"
+    if "adaptive" in results:
+        a, goal = results["adaptive"], results["adaptive"]["targets"]
+        add("adaptive: auto / best fixed concurrency, creates per second", f"≥ {goal['throughput_min']}", a["auto_over_best"],
+            a["auto_over_best"] >= goal["throughput_min"])
+        add("adaptive: auto, share of responses 429", f"≤ {goal['refused_max']}", a["auto_refused_share"],
+            a["auto_refused_share"] <= goal["refused_max"])
+        add("adaptive: auto, longest settling after a capacity change", f"≤ {goal['settle_max_s']:g} s", a["auto_settle_max_s"],
+            a["auto_settle_max_s"] <= goal["settle_max_s"])
+        rows[-1]["unit"] = "s"
     return rows
 
 
 def results_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["figure"], r["target"], times(r["value"]), verdict(r["holds"])] for r in rows]
+    return [[r["figure"], r["target"], seconds(r["value"]) if r.get("unit") == "s" else times(r["value"]), verdict(r["holds"])]
+            for r in rows]
 
 
 def write_docs(results: dict[str, Any], folder: Path) -> list[str]:
@@ -159,7 +183,11 @@ def write_docs(results: dict[str, Any], folder: Path) -> list[str]:
     md, png = folder / "benchmarks.md", folder / "benchmarks.png"
     md.write_text(render(results), encoding="utf-8")
     talk_table_png(results["talk_table"], png)
-    return [f"{p} is empty" for p in (md, png) if p.stat().st_size == 0]
+    pngs = [png]
+    if "adaptive" in results:
+        pngs.append(folder / "benchmarks-adaptive.png")
+        adaptive.concurrency_png(results["adaptive"], pngs[-1])
+    return [f"{p} is empty" for p in (md, *pngs) if p.stat().st_size == 0]
 
 
 def render(results: dict[str, Any]) -> str:
@@ -172,7 +200,7 @@ def render(results: dict[str, Any]) -> str:
     loads = "; ".join(
         f"{name} {results[name]['load_average_1m']['start']:.2f} → {results[name]['load_average_1m']['end']:.2f}"
         + (f" (CPUs {results[name]['cpu_busy_before']:.0%} busy with other work just before)" if "cpu_busy_before" in results[name] else "")
-        for name in ("talk_table", "overhead", "scale")
+        for name in ("talk_table", "overhead", "scale", "journal", "cli", "adaptive") if name in results
     )
     external = ""
     for name, ext in results.get("external", {}).items():
@@ -211,6 +239,23 @@ Three kinds of work, each run every way by hand and by the engine (a one-step pl
 {scale.report(results["scale"])}
 
 `python -m bench.fanout_memory` measures the 100,000-item, concurrency-50 case alone, in one command.
+
+## 4. The durable journal
+
+{journal.report(results["journal"]) if "journal" in results else "(not measured in this run)"}
+
+## 5. The `orchestrate` command
+
+{cli.section_text(results["cli"]) if "cli" in results else "(not measured in this run)"}
+
+## 6. Adaptive concurrency
+
+`bench/adaptive.py`: one `for_each` of creates against the sandbox whose capacity changes mid-run, with
+`concurrency: auto` and with every fixed concurrency from 1 to 256 (see [adaptive concurrency](adaptive.md)).
+
+{adaptive.report(results["adaptive"]) if "adaptive" in results else "(not measured in this run)"}
+
+{"![Requests in flight at the sandbox over time, auto beside the best fixed setting](benchmarks-adaptive.png)" if "adaptive" in results else ""}
 {external}
 ## Method
 
@@ -241,5 +286,8 @@ $ .venv/bin/python -m bench --quick          # < 60 s smoke run: bench/results/q
 $ .venv/bin/python -m bench.overhead         # one section alone (also: --profile asyncio|threads|processes)
 $ .venv/bin/python -m bench.scale
 $ .venv/bin/python -m bench.fanout_memory    # 100,000 items at concurrency 50, engine beside a worker pool
+$ .venv/bin/python -m bench.journal          # runs recorded by the durable journal against unrecorded
+$ .venv/bin/python -m bench.adaptive --png docs/benchmarks-adaptive.png  # auto beside fixed concurrency
+$ .venv/bin/python -m bench.cli              # the `orchestrate` command beside `arun` (--docs: into this page)
 ```
 """
