@@ -145,24 +145,33 @@ def test_deploy_killed_at_twenty_moments_resumes_to_success_creating_each_resour
     done = orchestrate(*calibrate.args, "--format", "json", env=calibrate.env)
     assert done.returncode == 0, done.stderr[-3000:]
     run_seconds = float(json.loads(done.stdout)["duration_s"])  # the kills are spread over this
-    deploys = []
-    for moment in range(MOMENTS):
-        folder = tmp_path / f"k{moment}"
-        folder.mkdir()
-        deploys.append(Deploy(f"k{moment}", sandbox, config, folder))
+    deploys: list[Deploy] = []
+
+    def moment(m: int) -> dict[str, Any]:
+        """Kill a deploy at moment `m` of 20 and resume it. A run that ends before its kill (the
+        faults make some faster than the calibration) is deployed again, killed earlier."""
+        for attempt, suffix in enumerate(("", "b", "c", "d")):
+            folder = tmp_path / f"k{m}{suffix}"
+            folder.mkdir()
+            deploy = Deploy(f"k{m}{suffix}", sandbox, config, folder)
+            deploys.append(deploy)
+            report = deploy.killed_at((m + 0.5) / MOMENTS * 0.7**attempt, run_seconds, kill_resume_too=m % 4 == 1)
+            if report["killed"]:
+                break
+        return report
+
     # Four at a time: each mostly waits (backoff, operations), and the machine has two cores.
     with ThreadPoolExecutor(4) as pool:
-        reports = list(pool.map(
-            lambda m: deploys[m].killed_at((m + 0.5) / MOMENTS, run_seconds, kill_resume_too=m % 4 == 1), range(MOMENTS)
-        ))
+        reports = list(pool.map(moment, range(MOMENTS)))
     for deploy in [calibrate, *deploys]:
         deploy.assert_each_resource_once(sandbox, s3)
     stats = _call(f"{sandbox}/v1/_stats")
-    assert stats["created"] == {k: v * (MOMENTS + 1) for k, v in EXPECTED.items()}, stats
+    assert stats["created"] == {k: v * (len(deploys) + 1) for k, v in EXPECTED.items()}, stats
     assert not any(stats["deleted"].values()), stats
-    killed = [r for r in reports if r["killed"]]
-    assert len(killed) >= MOMENTS - 2, reports  # the last moments may come after a fast run's end
-    assert len({tuple(r["after"]) for r in killed}) >= 8, reports  # spread over the run: many different points
+    for report in reports:  # shown with `pytest -s`: where each kill fell, and what it took
+        print(report)
+    assert all(r["killed"] for r in reports), reports
+    assert len({tuple(r["after"]) for r in reports}) >= 8, reports  # spread over the run: many different points
     assert stats["lost_responses"] > 0 and stats["idempotent_replays"] > 0
 
 
@@ -194,6 +203,9 @@ steps:
         after = _call(f"{server.url}/v1/_stats")
     (records,) = json.loads(done.stdout)["steps"]
     resumed = records["items_resumed"]
+    print(f"killed at {before['created']['dns_records']:,} created; resumed {resumed:,} from the record; "
+          f"sent {after['requests']['by_method']['POST'] - before['requests']['by_method']['POST']:,} more; "
+          f"{after['idempotent_replays']:,} replayed")
     assert 4000 <= resumed <= before["created"]["dns_records"]
     assert after["requests"]["by_method"]["POST"] - before["requests"]["by_method"]["POST"] == 10000 - resumed
     assert after["created"]["dns_records"] == 10000  # each once: those sent twice were replayed
