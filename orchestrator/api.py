@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from orchestrator.config import Config, TargetSettings
 from orchestrator.engine.options import RunOptions
@@ -25,7 +25,7 @@ from orchestrator.model.playbook import Playbook
 from orchestrator.planner import Plan, build_plan
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
     from types import FrameType
 
     from orchestrator.actions.registry import ActionRegistry
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from orchestrator.history import Resumption
 
 Target = Plan | Playbook | str | os.PathLike[str]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = ["Target", "arun", "new_run_id", "plan", "resume", "run", "running_blocking_calls"]
 
@@ -153,30 +155,19 @@ def _with_journal(reporters: tuple[Reporter, ...], path: os.PathLike[str]) -> tu
     return (*reporters, RunJournal(path))
 
 
-def run(
-    target: Target | None = None,
-    *,
-    vars: Mapping[str, Any] | None = None,
-    config: Config | None = None,
-    reporter: Reporter | Sequence[Reporter] | None = None,
-    interrupt: asyncio.Event | None = None,
-    sleep: Callable[[float], Awaitable[Any]] | None = None,
-    clock: Callable[[], float] | None = None,
-    run_id: str | None = None,
-    settings: TargetSettings | None = None,
-    reads_only: bool = False,
-    timeout: float | None = None,
-    outputs: Literal["all", "read"] = "all",
-    secrets: Iterable[str] = (),
-    resume: str | Resumption | None = None,
-    force: bool = False,
-) -> RunResult:
-    """Run a playbook from synchronous code (starts an event loop). Options as for `arun`."""
-    return asyncio.run(arun(
-        target, vars=vars, config=config, reporter=reporter, interrupt=interrupt, sleep=sleep, clock=clock,
-        run_id=run_id, settings=settings, reads_only=reads_only, timeout=timeout, outputs=outputs,
-        secrets=secrets, resume=resume, force=force,
-    ))
+def _synchronous(coroutine_function: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """`coroutine_function` for synchronous code: the same parameters, run on an event loop of its own."""
+
+    def synchronous(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(coroutine_function(*args, **kwargs))
+
+    return synchronous
+
+
+#: Run a playbook from synchronous code (starts an event loop): `arun`'s parameters, each named.
+run = _synchronous(arun)
+run.__name__ = run.__qualname__ = "run"
+run.__doc__ = "Run a playbook from synchronous code (starts an event loop). Options as for `arun`."
 
 
 def resume(
