@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import adaptive, cli, journal, overhead, scale, talk_table
+from bench import adaptive, cli, journal, overhead, pool_auto, scale, talk_table
 from bench.common import (
     RESULTS,
     ROOT,
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         ("journal", lambda: journal.run(journal.QUICK if quick else journal.FULL), journal.report),
         ("cli", lambda: cli.run(cli.QUICK if quick else cli.FULL), cli.report),
         ("adaptive", lambda: adaptive.run(adaptive.QUICK if quick else adaptive.FULL), adaptive.report),
+        ("pool_auto", lambda: pool_auto.run(pool_auto.QUICK if quick else pool_auto.FULL), pool_auto.report),
     ]
     for name, measure, report in sections:
         busy = wait_until_idle(wait_idle) if wait_idle > 0 else busy_fraction()
@@ -167,6 +168,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("adaptive: auto, longest settling after a capacity change", f"≤ {goal['settle_max_s']:g} s", a["auto_settle_max_s"],
             a["auto_settle_max_s"] <= goal["settle_max_s"])
         rows[-1]["unit"] = "s"
+    if "pool_auto" in results:
+        p = results["pool_auto"]
+        add("thread pool: workers: auto / best fixed size, blocking fan-out time", f"≤ {p['target_max']}", p["auto_over_best"],
+            p["auto_over_best"] <= p["target_max"])
     return rows
 
 
@@ -200,7 +205,7 @@ def render(results: dict[str, Any]) -> str:
     loads = "; ".join(
         f"{name} {results[name]['load_average_1m']['start']:.2f} → {results[name]['load_average_1m']['end']:.2f}"
         + (f" (CPUs {results[name]['cpu_busy_before']:.0%} busy with other work just before)" if "cpu_busy_before" in results[name] else "")
-        for name in ("talk_table", "overhead", "scale", "journal", "cli", "adaptive") if name in results
+        for name in ("talk_table", "overhead", "scale", "journal", "cli", "adaptive", "pool_auto") if name in results
     )
     external = ""
     for name, ext in results.get("external", {}).items():
@@ -256,6 +261,10 @@ Three kinds of work, each run every way by hand and by the engine (a one-step pl
 {adaptive.report(results["adaptive"]) if "adaptive" in results else "(not measured in this run)"}
 
 {"![Requests in flight at the sandbox over time, auto beside the best fixed setting](benchmarks-adaptive.png)" if "adaptive" in results else ""}
+
+`bench/pool_auto.py`: the thread pool at `workers: auto` beside every fixed size.
+
+{pool_auto.report(results["pool_auto"]) if "pool_auto" in results else "(not measured in this run)"}
 {external}
 ## Method
 
@@ -288,6 +297,7 @@ $ .venv/bin/python -m bench.scale
 $ .venv/bin/python -m bench.fanout_memory    # 100,000 items at concurrency 50, engine beside a worker pool
 $ .venv/bin/python -m bench.journal          # runs recorded by the durable journal against unrecorded
 $ .venv/bin/python -m bench.adaptive --png docs/benchmarks-adaptive.png  # auto beside fixed concurrency
+$ .venv/bin/python -m bench.pool_auto        # the thread pool at workers: auto beside every fixed size
 $ .venv/bin/python -m bench.cli              # the `orchestrate` command beside `arun` (--docs: into this page)
 ```
 """

@@ -66,7 +66,7 @@ def test_every_section_has_only_finite_numbers(quick: Any) -> None:
     """Each section is present, holds figures, and every figure is finite."""
     _, out, _ = quick
     data = json.loads(out.read_text())
-    for section in ("machine", "talk_table", "overhead", "scale", "cli", "adaptive", "targets"):
+    for section in ("machine", "talk_table", "overhead", "scale", "journal", "cli", "adaptive", "pool_auto", "targets"):
         assert data.get(section), f"section {section!r} missing or empty"
         found = list(numbers(data[section]))
         assert found, f"section {section!r} has no numbers"

@@ -274,6 +274,12 @@ class ProgressView(Reporter):
             line.append(f" in {result.duration_s:.2f}s")
         if result.items is not None:
             line.append(f", {result.items - result.items_failed}/{result.items} items", style="dim")
+        if result.concurrency is not None:  # `concurrency: auto`: what it settled on
+            line.append(f", concurrency settled at {result.concurrency}", style="dim")
+        if result.resumed:
+            line.append(" (resumed: from the record)", style="dim")
+        elif result.items_resumed:
+            line.append(f" ({result.items_resumed:,} items from the record)", style="dim")
         if result.retries:
             line.append(f", {_retries(result.retries)}", style="yellow")
         if result.error and result.status == "failed":
