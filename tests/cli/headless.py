@@ -8,7 +8,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -34,12 +36,15 @@ async def load(page: Path, evaluate: dict[str, str], width: int = 1400, height: 
     assert CHROMIUM is not None, "Debian's chromium is not installed: apt-get install chromium"
     assert page.is_absolute()
     uri = page.as_uri()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile as it is removed: they are killed
+    # with their group below, and what they leave does not fail the test.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = await asyncio.create_subprocess_exec(
             CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0",
              "--remote-debugging-address=127.0.0.1", f"--user-data-dir={profile}", f"--window-size={width},{height}",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "about:blank",
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         try:
             port = await _port(Path(profile) / "DevToolsActivePort", proc)
@@ -55,6 +60,8 @@ async def load(page: Path, evaluate: dict[str, str], width: int = 1400, height: 
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its renderer and GPU helpers
 
 
 async def _port(file: Path, proc: asyncio.subprocess.Process) -> int:
