@@ -20,7 +20,7 @@ from orchestrator.engine import collector
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     from orchestrator import Plan, Reporter, RunResult
@@ -119,18 +119,12 @@ def _stdout_closed() -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
-    lean_imports(json_logs=log_format == "json")
-    import asyncio
-
+    configure_logs(args)
     import orchestrator.api as api
     from orchestrator.cli import output
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
-    from orchestrator.logs import LogSettings, configure, wants_colour
 
-    level = args.log_level or ("warning" if output.wants_progress(args) and not args.dry_run else "info")
-    configure(LogSettings(format="json" if log_format == "json" else "console", level=level, colors=wants_colour(sys.stderr)))
     try:
         overrides = parse_vars(args.var)
         the_plan = api.plan(args.playbook, vars=overrides, config=load_config(args.config), only=args.only, skip=args.skip)
@@ -140,14 +134,35 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run == "plan":
         output.planned(the_plan, args.format)
         return 0
+    return run_plan(the_plan, args, overrides)
+
+
+def configure_logs(args: argparse.Namespace) -> None:
+    """Logs as the run's options say (`--log-format`, `--log-level`), importing only what they need."""
+    log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
+    lean_imports(json_logs=log_format == "json")
+    from orchestrator.cli import output
+    from orchestrator.logs import LogSettings, configure, wants_colour
+
+    level = args.log_level or ("warning" if output.wants_progress(args) and not args.dry_run else "info")
+    configure(LogSettings(format="json" if log_format == "json" else "console", level=level, colors=wants_colour(sys.stderr)))
+
+
+def run_plan(the_plan: Plan, args: argparse.Namespace, given: Iterable[str], resume: Resumption | None = None) -> int:
+    """Run `the_plan` (or continue the run `resume` claimed) against the target it needs, print
+    the result in the chosen format and return the exit code. `given` are the variables set on
+    purpose (an `api` among them is used as it is: no embedded sandbox)."""
+    import asyncio
+
+    from orchestrator.cli import output
     from orchestrator.target import embedded_target
 
     def say(message: str) -> None:
         print(f"orchestrate: {message}", file=sys.stderr)
 
     # The sandbox starts at the address the plan already names: nothing is planned again.
-    with embedded_target(the_plan, given=overrides, say=say) as target:
-        result = asyncio.run(_execute(the_plan, args, target))
+    with embedded_target(the_plan, given=given, say=say) as target:
+        result = asyncio.run(_execute(the_plan, args, target, resume=resume))
     output.finished(result, args.format, the_plan)
     _exit_past_stuck_calls(int(result.exit_code))
     return int(result.exit_code)

@@ -8,7 +8,6 @@ exits 2 with the reason on stderr.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,16 +21,12 @@ if TYPE_CHECKING:
 def resume(argv: Sequence[str]) -> int:
     args = build_resume_parser().parse_args(argv)
     from orchestrator.cli import output
-    from orchestrator.cli.main import _execute, _exit_past_stuck_calls
+    from orchestrator.cli.main import configure_logs, run_plan
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
     from orchestrator.history import ResumeRefused, history_path, prepare_resume
-    from orchestrator.logs import LogSettings, configure
-    from orchestrator.target import embedded_target
 
-    log_format = args.log_format or ("console" if sys.stderr.isatty() else "json")
-    level = args.log_level or ("warning" if output.wants_progress(args) else "info")
-    configure(LogSettings(format="json" if log_format == "json" else "console", level=level, colors=sys.stderr.isatty()))
+    configure_logs(args)
     path: Path | None = None
     try:
         overrides = parse_vars(args.var)
@@ -55,13 +50,5 @@ def resume(argv: Sequence[str]) -> int:
     except Exception as exc:  # sqlite3.Error: a corrupt or foreign file
         print(f"{path}:1:1: cannot read the run history: {exc}; pass --history FILE", file=sys.stderr)
         return 2
-
-    def say(message: str) -> None:
-        print(f"orchestrate: {message}", file=sys.stderr)
-
     print(f"orchestrate: resuming run {resumption.run_id}", file=sys.stderr)
-    with embedded_target(resumption.plan, given=resumption.given, say=say) as target:
-        result = asyncio.run(_execute(resumption.plan, args, target, resume=resumption))
-    output.finished(result, args.format)
-    _exit_past_stuck_calls(int(result.exit_code))
-    return int(result.exit_code)
+    return run_plan(resumption.plan, args, resumption.given, resume=resumption)
