@@ -11,7 +11,9 @@ and enough of it, before it speaks: advice that cries wolf teaches users to igno
   sampled calls to all of them, over the step's time: at most 1.0 with the GIL, whatever the number
   of threads) at least `CPU_CORES` of the step and for at least `MIN_CPU` seconds: suggest `cpu`.
 - A **cpu** step whose worker processes spent less than `WAIT_SHARE` of their calls' time on CPU,
-  over at least `MIN_WALL` seconds of calls: suggest `blocking`.
+  over at least `MIN_WALL` seconds of calls, and whose calls blocked (a voluntary context switch per
+  call at least, where the probe counts them): suggest `blocking`. CPU work on a machine busy with
+  other programs also gets little CPU time, but it is preempted, not blocked.
 - A step whose items waited for a free thread or worker process at least `QUEUED_SHARE` of their
   time, on a pool smaller than the step's concurrency (and, for processes, than the machine's
   cores: more CPU-bound processes than cores gain nothing): say which setting to raise.
@@ -62,7 +64,11 @@ class Advice:
 def advise(plan: Plan, timeline: Timeline, results: Sequence[StepResult]) -> tuple[Advice, ...]:
     """Advice for every step that ran, in the playbook's order."""
     out: list[Advice] = []
+    stalled = {s.step for s in timeline.stalls}
+    traced = timeline.items
     for result in results:
+        if result.id not in stalled and result.id not in traced:
+            continue  # no evidence, no advice: the common case costs two lookups
         if result.started_at is None or result.ended_at is None or result.status == "planned":
             continue
         wall = max(result.ended_at - result.started_at, 1e-9)
@@ -102,11 +108,13 @@ def _advice(result: StepResult, wall: float, timeline: Timeline, concurrency: in
                 "so threads add no speed to CPU work; worker processes do"
             ))
     if kind == "cpu" and result.executor in ("processes", "dask") and busy >= MIN_WALL and cpu < WAIT_SHARE * busy:
-        return Advice(sid, kind, "blocking", (
-            f"its worker processes spent {cpu / busy:.0%} of their calls' time on CPU ({_ms(cpu)} of "
-            f"{_ms(busy)} in {len(spans)} sampled call(s)) and the rest waiting: threads wait as well, "
-            "without a process per call"
-        ))
+        counted = [s.waits for s in spans if s.waits is not None]
+        if not counted or sum(counted) >= len(counted):
+            return Advice(sid, kind, "blocking", (
+                f"its worker processes spent {cpu / busy:.0%} of their calls' time on CPU ({_ms(cpu)} of "
+                f"{_ms(busy)} in {len(spans)} sampled call(s)) and the rest waiting: threads wait as well, "
+                "without a process per call"
+            ))
     return _pool_advice(result, spans, queued, busy, concurrency, plan)
 
 

@@ -135,8 +135,7 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
 
     # Sampled items are traced (`engine/timeline.py`): the first HEAD, then the next one taken after
     # each look at the clock. An item not traced costs the one comparison with `sample_at`.
-    timeline = runner.state.timeline
-    tracing = timeline is not None
+    tracing = runner.state.timeline is not None
     sample_at = 0 if tracing else _NEVER
 
     def grow(index: int) -> None:
@@ -221,9 +220,7 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
-                task = group.create_task(worker())
-                if timeline is not None:
-                    timeline.tasks[task] = step.id  # the loop watchdog names the step a task works for
+                group.create_task(worker())
     except asyncio.CancelledError:
         runner.progress = (ended_early(), total, done, len(failures))
         raise

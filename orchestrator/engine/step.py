@@ -102,12 +102,9 @@ class StepRunner:
                 return self.finish("planned", started, None, None, planned=self.would_send(scope))
             state.reporter.step_started(step, None)
             log.info("step.started")
-            timeline = state.timeline
-            if timeline is not None:
-                timeline.tasks[asyncio.current_task()] = step.id  # type: ignore[index]
             if step.for_each is None:
                 # A call on the loop is traced by the step's own span; one off it says where it ran.
-                traced = timeline is not None and self.executor.name != "asyncio"
+                traced = state.timeline is not None and self.executor.name != "asyncio"
                 output = await (traced_item(self, scope, None) if traced else self.item(scope, None))
                 if not self.keep:
                     output = None

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.executors.probe import Probe, Probed
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Mapping
 
     from orchestrator.engine.step import StepRunner
@@ -56,7 +55,8 @@ def enabled() -> bool:
 @dataclass(slots=True)
 class ItemSpan:
     """One traced item: its lane, when it ran there, whether it succeeded, the CPU time of its call
-    (None on the event loop), and how long it waited between dispatch and starting in its lane."""
+    (None on the event loop), how long it waited between dispatch and starting in its lane, and how
+    many times its call blocked (in a worker process; else None)."""
 
     index: int | None
     lane: str
@@ -65,6 +65,7 @@ class ItemSpan:
     ok: bool
     cpu: float | None = None
     queued: float = 0.0
+    waits: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +120,6 @@ class Timeline:
         self.items: dict[str, list[ItemSpan]] = {}
         self.marks: list[Mark] = []
         self.stalls: list[Stall] = []
-        #: The tasks that run each step's work (its own, its fan-out's workers): what the watchdog
-        #: looks up to name the step whose task holds the loop.
-        self.tasks: dict[asyncio.Task[Any], str] = {}
         self._keep_every: dict[str, int] = {}
         self._traced: dict[str, int] = {}
 
@@ -175,7 +173,7 @@ async def traced_item(runner: StepRunner, scope: Mapping[str, Any], index: int |
         probe = trace.probe
         if probed is not None:
             span = ItemSpan(index, probed.lane, probed.started, probed.ended, ok, probed.cpu,
-                            max(0.0, probed.started - trace.dispatched))
+                            max(0.0, probed.started - trace.dispatched), probed.waits)
         elif probe is not None and probe.lane is not None:  # raised in a pool thread
             span = ItemSpan(index, probe.lane, probe.started, probe.ended, ok, probe.cpu,
                             max(0.0, probe.started - trace.dispatched))

@@ -1,18 +1,19 @@
 """A watchdog for the event loop: notices when something holds it, and names the step whose code did.
 
 A heartbeat callback runs on the loop every `INTERVAL` seconds and notes how late it ran: a beat
-later than `THRESHOLD` is a stall, recorded on the run's timeline. Meanwhile a thread wakes every
-half interval; when the beat is overdue by more than the threshold, the loop is held right now,
-and the thread samples the loop thread's stack (`sys._current_frames()`, as aiodebug's hang
-inspection and trio's watchdog do) and the task the loop is running. The sample blames a step only
-when both agree: the task is one of that step's (`Timeline.tasks`) and the stack holds the step's
-own code, a frame of the playbook's folder outside the orchestrator package and installed
-libraries. A stall of the engine's own making, or a loop starved of the GIL by threads elsewhere
-with no step code on its stack, blames nothing.
+later than `THRESHOLD` is a stall, recorded on the run's timeline. Meanwhile a thread sleeps until
+the beat now due is `THRESHOLD` overdue; if no beat came by then, the loop is held right now, and
+the thread samples the loop thread's stack (`sys._current_frames()`, as aiodebug's hang
+inspection and trio's watchdog do). The sample blames a step only when the stack holds both the
+step's own code (a frame of the playbook's folder outside the orchestrator package and installed
+libraries) and, further out, the engine's `StepRunner` working for that step: a coroutine's frame
+links to the coroutine that awaits it, so a stalled task's whole chain is on the stack. A stall of
+the engine's own making, or a loop starved of the GIL by threads elsewhere with no step code on its
+stack, blames nothing.
 
 The 20 ms threshold has headroom: a correctly tagged mixed run lags the loop 1 to 3 ms at worst
-(`../shared/MEASURED.md`). The thread costs a wake-up every 5 ms and the heartbeat a callback
-every 10 ms: nothing per item or per step.
+(`../shared/MEASURED.md`). While the loop keeps time, the thread wakes once per `THRESHOLD` and the
+heartbeat costs a callback every 10 ms: nothing per item or per step.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FunctionType
+from typing import TYPE_CHECKING
 
+from orchestrator.engine.step import StepRunner
 from orchestrator.engine.timeline import Stall
 
 if TYPE_CHECKING:
@@ -39,9 +42,8 @@ _LIBRARIES = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.s
 _clock = time.perf_counter
 
 
-def _current_tasks() -> dict[Any, Any]:
-    tasks: dict[Any, Any] = getattr(asyncio.tasks, "_current_tasks", {})
-    return tasks
+#: The code of `StepRunner`'s methods: a frame running one of them has the runner as `self`.
+_RUNNER_CODE = frozenset(f.__code__ for f in vars(StepRunner).values() if isinstance(f, FunctionType))
 
 
 class LoopWatchdog:
@@ -78,7 +80,8 @@ class LoopWatchdog:
             self._handle = self._loop.call_later(INTERVAL, self._beat)
 
     def _watch(self) -> None:
-        while not self._stopped.wait(INTERVAL / 2):
+        # Wake when the beat due now would be a stall: once per threshold while the loop keeps time.
+        while not self._stopped.wait(max(self._due + self.threshold - _clock(), 0.001)):
             due = self._due
             if _clock() - due > self.threshold and due not in self._samples:
                 found = self._sample()
@@ -86,16 +89,16 @@ class LoopWatchdog:
                     self._samples[due] = found
 
     def _sample(self) -> tuple[str, str] | None:
-        """(step, where) if the loop is running a step's task with the step's own code on the stack."""
-        task = _current_tasks().get(self._loop)
-        step = self.timeline.tasks.get(task) if task is not None else None
-        if step is None:
-            return None
+        """(step, where) if the loop thread's stack holds a step's own code, inside that step's runner."""
         frame: FrameType | None = sys._current_frames().get(self._thread_id)
+        where: str | None = None
         while frame is not None:
-            where = self._own_code(frame)
-            if where is not None:
-                return step, where
+            if where is None:
+                where = self._own_code(frame)
+            elif frame.f_code in _RUNNER_CODE:
+                runner = frame.f_locals.get("self")
+                if isinstance(runner, StepRunner):
+                    return runner.step.id, where
             frame = frame.f_back
         return None
 

@@ -5,7 +5,9 @@ probe runs wherever the executor runs the call (a pool thread, a worker process,
 and hands back a `Probed` value that carries the result with the measurements. Clocks:
 `time.perf_counter` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine, so
 a worker process's start and end line up with the controller's; `time.thread_time` is the CPU
-time of the thread that ran the call (in a worker process, its main thread).
+time of the thread that ran the call (in a worker process, its main thread). In a worker process the
+probe also counts the call's voluntary context switches (`getrusage`, Linux): how often it blocked,
+which tells a call that waits from one that wants a core on a busy machine.
 
 Stdlib only: worker processes import this module to unpickle a probe.
 """
@@ -13,6 +15,7 @@ Stdlib only: worker processes import this module to unpickle a probe.
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import threading
 import time
@@ -22,20 +25,29 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+_THREAD_USAGE = getattr(resource, "RUSAGE_THREAD", None)
+
+
+def _voluntary_switches() -> int | None:
+    return resource.getrusage(_THREAD_USAGE).ru_nvcsw if _THREAD_USAGE is not None else None
+
+
 class Probed:
-    """A probed call's result and where, when and at what CPU cost it ran."""
+    """A probed call's result and where, when and at what CPU cost it ran; `waits`, in a worker
+    process, how many times it blocked (None where not counted)."""
 
-    __slots__ = ("cpu", "ended", "lane", "started", "value")
+    __slots__ = ("cpu", "ended", "lane", "started", "value", "waits")
 
-    def __init__(self, value: Any, lane: str, started: float, ended: float, cpu: float) -> None:
+    def __init__(self, value: Any, lane: str, started: float, ended: float, cpu: float, waits: int | None = None) -> None:
         self.value = value
         self.lane = lane
         self.started = started
         self.ended = ended
         self.cpu = cpu
+        self.waits = waits
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Probed, (self.value, self.lane, self.started, self.ended, self.cpu))
+        return (Probed, (self.value, self.lane, self.started, self.ended, self.cpu, self.waits))
 
 
 class Probe:
@@ -54,6 +66,8 @@ class Probe:
         self.__qualname__ = getattr(fn, "__qualname__", None) or type(fn).__qualname__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Probed:
+        remote = os.getpid() != self.home
+        switches = _voluntary_switches() if remote else None
         started, cpu = time.perf_counter(), time.thread_time()
         try:
             value = self.fn(*args, **kwargs)
@@ -62,7 +76,9 @@ class Probe:
             self.ended = time.perf_counter()
             self.started = started
             self.lane = self._lane()
-        return Probed(value, self.lane, started, self.ended, self.cpu)
+            after = _voluntary_switches() if switches is not None else None
+        waits = after - switches if after is not None and switches is not None else None
+        return Probed(value, self.lane, started, self.ended, self.cpu, waits)
 
     def _lane(self) -> str:
         if "distributed" in sys.modules:

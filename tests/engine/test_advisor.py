@@ -7,6 +7,9 @@ the public API against a real sandbox server with 50 ms latency in its own proce
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +81,34 @@ async def test_a_cpu_step_whose_workers_wait_is_told_to_use_threads() -> None:
     result = await orchestrator.arun(orchestrator.loads(text, file=str(ROOT / "bench-advice.yml")))
     assert result.status == "succeeded"
     assert [(a["step"], a["tagged"], a["suggested"]) for a in advice(result)] == [("sdk", "cpu", "blocking")]
+
+
+async def test_cpu_work_on_a_machine_busy_with_other_programs_is_not_told_to_use_threads() -> None:
+    """Six programs spinning on two cores give the step's workers a third of a core or less: little
+    CPU time for their calls' time, as waiting would. But the calls were preempted, never blocked,
+    so no advice: the tag is right, the machine is busy."""
+    text = textwrap.dedent("""
+        name: cpu on a busy machine
+        steps:
+          - id: spin
+            kind: cpu
+            for_each: "{{ range(4) }}"
+            concurrency: 2
+            call: bench.workloads:spin
+            with: {rounds: ROUNDS}
+        """).replace("ROUNDS", str(workloads.calibrate(0.08)))
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3 * (os.cpu_count() or 1))]
+    try:
+        result = await orchestrator.arun(orchestrator.loads(text, file=str(ROOT / "bench-advice.yml")))
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert result.status == "succeeded"
+    assert result.timeline is not None
+    spans = result.timeline.items["spin"]
+    assert sum(s.cpu or 0.0 for s in spans) < 0.5 * sum(s.ended - s.started for s in spans), "the machine was not busy"
+    assert advice(result) == []
 
 
 async def test_a_thread_pool_too_small_for_the_step_says_which_setting_to_raise(tmp_path: Any) -> None:
