@@ -68,7 +68,7 @@ def s3_client(moto: MotoProcess, pool: int) -> Any:
     from botocore.config import Config as BotoConfig
 
     config = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=pool)
-    session = boto3.session.Session(**moto.run_settings().aws_credentials)
+    session = boto3.session.Session(**(moto.run_settings().aws_credentials or {}))
     return session.client("s3", region_name="us-east-1", endpoint_url=moto.url, config=config)
 
 
@@ -125,7 +125,7 @@ def network_section(calls: int, repeat: int) -> dict[str, float]:
                 fetch(url)
             return time.perf_counter() - started
 
-        measured = measure_rounds({"step": lambda: run_plan(plan, {}), "sequential": sequential}, repeat, once_above=2.0)
+        measured = measure_rounds({"step": lambda: run_plan(plan, TargetSettings()), "sequential": sequential}, repeat, once_above=2.0)
     return {name: m.best for name, m in measured.items()}
 
 

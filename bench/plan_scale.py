@@ -15,6 +15,10 @@ import tempfile
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,7 +53,7 @@ def generate(steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def best(fn, repeat: int) -> float:
+def best(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
