@@ -1,4 +1,7 @@
-"""The command line's arguments: the parser, and `--var` values (`NAME=VALUE`, `@FILE`)."""
+"""The command line's arguments: the parser of each command, and `--var` values (`NAME=VALUE`, `@FILE`).
+
+Every parser is built here, so that shell completion (completion.py) walks the same ones the
+commands parse with."""
 
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="orchestrate",
         description="Run an automation playbook: non-blocking steps on asyncio, blocking steps on threads, cpu steps on processes.",
         epilog="Other commands: `orchestrate sandbox` runs the sandbox API; `orchestrate check PATH...` validates playbooks; "
-        "`orchestrate schema` prints the playbook JSON Schema; `orchestrate runs` lists recorded runs; `orchestrate resume RUN_ID` continues one. Exit codes: 0 succeeded, 1 a step failed, "
+        "`orchestrate schema` prints the playbook JSON Schema; `orchestrate runs` lists recorded runs; `orchestrate resume RUN_ID` continues one; "
+        "`orchestrate completion bash|zsh|fish` prints a shell completion script. Exit codes: 0 succeeded, 1 a step failed, "
         "2 invalid input, 130 interrupted.",
     )
-    p.add_argument("playbook", help="the playbook file (YAML)")
+    p.add_argument("playbook", help="the playbook file (YAML), or - to read it from standard input")
     _run_options(p)
     p.add_argument(
         "--only", action="append", default=[], metavar="STEP",
@@ -51,6 +55,45 @@ def build_resume_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="resume even if the playbook, --var or --config changed since")
     p.add_argument("--history", metavar="FILE", help="the SQLite file the run is recorded in (overrides the configuration)")
     p.set_defaults(dry_run=None)
+    return p
+
+
+def build_check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="orchestrate check", description="Validate and plan playbooks without running them.")
+    p.add_argument("paths", nargs="+", help="playbook files or folders (searched for *.yml / *.yaml), or - for standard input")
+    p.add_argument("--config", metavar="FILE")
+    p.add_argument("--var", action="append", default=[], metavar="K=V")
+    p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text")
+    return p
+
+
+def build_schema_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog="orchestrate schema", description="Print the playbook JSON Schema.")
+
+
+def build_runs_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="orchestrate runs",
+        description="List the runs the CLI recorded (newest first), or show one run's steps.",
+    )
+    p.add_argument("run_id", nargs="?", help="a run id, or a unique prefix of one: show its steps")
+    p.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--config", metavar="FILE", help="the configuration whose `history` to read")
+    p.add_argument("--history", metavar="FILE", help="the SQLite file to read (overrides the configuration)")
+    p.add_argument("--trace", metavar="FILE.json", help="write the run's timeline in the Chrome trace event format (Perfetto)")
+    p.add_argument("--html", metavar="FILE.html", help="write the run's timeline as a self-contained web page")
+    return p
+
+
+def build_completion_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="orchestrate completion",
+        description="Print the shell code that completes `orchestrate` commands, options, playbooks, step ids and run ids.",
+        epilog='bash: eval "$(orchestrate completion bash)" in ~/.bashrc; zsh: eval "$(orchestrate completion zsh)" after '
+        "compinit in ~/.zshrc; fish: orchestrate completion fish > ~/.config/fish/completions/orchestrate.fish",
+    )
+    p.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell to print the code for")
     return p
 
 

@@ -1,12 +1,13 @@
-"""The other commands: `sandbox`, `check`, `schema`, `runs` and `resume`."""
+"""The other commands: `sandbox`, `check`, `schema`, `runs`, `resume` and `completion`."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from orchestrator.cli.arguments import build_check_parser, build_schema_parser
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,11 +28,15 @@ def dispatch(name: str, argv: Sequence[str]) -> int:
         from orchestrator.cli.resume import resume
 
         return resume(argv)
+    if name == "completion":
+        from orchestrator.cli.completion import completion
+
+        return completion(argv)
     return check(argv)
 
 
 def schema(argv: Sequence[str]) -> int:
-    argparse.ArgumentParser(prog="orchestrate schema", description="Print the playbook JSON Schema.").parse_args(argv)
+    build_schema_parser().parse_args(argv)
     from orchestrator.schema import playbook_schema
 
     print(json.dumps(playbook_schema(), indent=2))
@@ -50,37 +55,37 @@ def playbook_files(paths: Sequence[str]) -> list[Path]:
 
 
 def check(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="orchestrate check", description="Validate and plan playbooks without running them.")
-    p.add_argument("paths", nargs="+", help="playbook files or folders (searched for *.yml / *.yaml)")
-    p.add_argument("--config", metavar="FILE")
-    p.add_argument("--var", action="append", default=[], metavar="K=V")
-    p.add_argument("--format", choices=["text", "json", "junit", "github"], default="text")
-    args = p.parse_args(argv)
+    args = build_check_parser().parse_args(argv)
     from orchestrator.api import plan
     from orchestrator.cli import output
-    from orchestrator.cli.arguments import parse_vars
+    from orchestrator.cli.arguments import UsageError, parse_vars
+    from orchestrator.cli.stdin import playbook_target, refuse_unusable, source_name
     from orchestrator.config import load_config
     from orchestrator.errors import Diagnostic, InvalidInput
 
     try:
+        refuse_unusable(args.paths)  # `-` twice, or a terminal to read: said before any file is checked
         config = load_config(args.config)
         overrides = parse_vars(args.var)
     except InvalidInput as exc:
         output.diagnostics(exc.diagnostics, "text", args.config)
+        return 2
+    except UsageError as exc:
+        print(f"orchestrate: error: {exc}", file=sys.stderr)
         return 2
     worst = 0
     checked: list[tuple[str, tuple[Diagnostic, ...]]] = []
     for file in playbook_files(args.paths):
         found: tuple[Diagnostic, ...] = ()
         try:
-            plan(file, vars=overrides, config=config)
+            plan(playbook_target(str(file)), vars=overrides, config=config)
         except InvalidInput as exc:
             worst, found = 2, exc.diagnostics
             for d in found:
                 print(d, file=sys.stderr)
-        checked.append((str(file), found))
+        checked.append((source_name(str(file)), found))
         if args.format == "text" and not found:
-            print(f"{file}: ok")
+            print(f"{source_name(str(file))}: ok")
     if args.format == "json":
         files = [{"file": f, "valid": not ds, "errors": [str(d) for d in ds]} for f, ds in checked]
         print(json.dumps({"status": "valid" if worst == 0 else "invalid", "files": files}, indent=2))

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from orchestrator.config import TargetSettings
     from orchestrator.history import Resumption
 
-SUBCOMMANDS = ("sandbox", "check", "schema", "runs", "resume")
+SUBCOMMANDS = ("sandbox", "check", "schema", "runs", "resume", "completion")
 #: Commands that serve until stopped: they collect garbage as any long-running program does.
 SERVERS = ("sandbox",)
 #: Packages that structlog and tenacity import only because they are installed: `lean_imports`.
@@ -55,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command(args_list: list[str]) -> int:
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (completion.py): nothing runs
+        from orchestrator.cli.completion import complete
+
+        return complete()
     if args_list and args_list[0] in SUBCOMMANDS:
         lean_imports(json_logs=_json_logs(args_list))
         from orchestrator.cli import commands
@@ -122,14 +126,17 @@ def _run(args: argparse.Namespace) -> int:
     configure_logs(args)
     import orchestrator.api as api
     from orchestrator.cli import output
+    from orchestrator.cli.stdin import playbook_target, source_name
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
 
     try:
         overrides = parse_vars(args.var)
-        the_plan = api.plan(args.playbook, vars=overrides, config=load_config(args.config), only=args.only, skip=args.skip)
+        config = load_config(args.config)
+        # `-`: the playbook's text is read from stdin here, after the options are known to be valid.
+        the_plan = api.plan(playbook_target(args.playbook), vars=overrides, config=config, only=args.only, skip=args.skip)
     except InvalidInput as exc:
-        output.diagnostics(exc.diagnostics, args.format, args.playbook)
+        output.diagnostics(exc.diagnostics, args.format, source_name(args.playbook))
         return exc.exit_code
     if args.dry_run == "plan":
         output.planned(the_plan, args.format)

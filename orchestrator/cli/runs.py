@@ -3,7 +3,6 @@ advice; with `--trace FILE.json` / `--html FILE.html`, its timeline as a Chrome 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
 import sys
@@ -11,22 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Sequence
 
 
 def runs(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="orchestrate runs",
-        description="List the runs the CLI recorded (newest first), or show one run's steps.",
-    )
-    p.add_argument("run_id", nargs="?", help="a run id, or a unique prefix of one: show its steps")
-    p.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--config", metavar="FILE", help="the configuration whose `history` to read")
-    p.add_argument("--history", metavar="FILE", help="the SQLite file to read (overrides the configuration)")
-    p.add_argument("--trace", metavar="FILE.json", help="write the run's timeline in the Chrome trace event format (Perfetto)")
-    p.add_argument("--html", metavar="FILE.html", help="write the run's timeline as a self-contained web page")
-    args = p.parse_args(argv)
+    from orchestrator.cli.arguments import build_runs_parser
+
+    args = build_runs_parser().parse_args(argv)
     from orchestrator.cli import output
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput

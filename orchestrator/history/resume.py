@@ -83,7 +83,11 @@ def prepare_resume(
     if record.status == "running":
         raise ResumeRefused(f"run {run_id} is still running (its controller is alive); stop it first, or wait for it to end")
     if record.status == "planned" or row is None or row[0] is None:
-        raise ResumeRefused(f"run {run_id} cannot be resumed: its inputs were not recorded (a playbook not loaded from a file)")
+        raise ResumeRefused(
+            f"run {run_id} cannot be resumed: its inputs were not recorded (its playbook was not loaded from a file but "
+            "read from standard input or built in Python, or an older version recorded it); run the playbook again as a "
+            "new run, from a file if its runs are to be resumable"
+        )
     inputs: dict[str, Any] = json.loads(row[0])
     playbook_file = Path(inputs["playbook"])
     if not playbook_file.is_file():
