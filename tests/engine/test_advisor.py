@@ -7,8 +7,8 @@ the public API against a real sandbox server with 50 ms latency in its own proce
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
@@ -97,13 +97,13 @@ async def test_cpu_work_on_a_machine_busy_with_other_programs_is_not_told_to_use
             call: bench.workloads:spin
             with: {rounds: ROUNDS}
         """).replace("ROUNDS", str(workloads.calibrate(0.08)))
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3 * (os.cpu_count() or 1))]
+    hogs = [await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass") for _ in range(3 * (os.cpu_count() or 1))]
     try:
         result = await orchestrator.arun(orchestrator.loads(text, file=str(ROOT / "bench-advice.yml")))
     finally:
         for hog in hogs:
             hog.kill()
-            hog.wait()
+            await hog.wait()
     assert result.status == "succeeded"
     assert result.timeline is not None
     spans = result.timeline.items["spin"]
