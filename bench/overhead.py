@@ -5,6 +5,9 @@ Per-item (per-step) cost is a slope: (T(large) - T(small)) / (large - small), ea
 `repeat` interleaved runs. The slope leaves out what a run pays once (planning, pool start-up,
 loop creation), on both sides alike; the engine's one-off cost is reported separately.
 
+The engine runs with its timeline and tag advisor on, as users run it; the same runs with
+`ORCHESTRATOR_TIMELINE=off`, interleaved with the others, say what they cost (target: 5% at most).
+
     .venv/bin/python -m bench.overhead [--quick] [--profile asyncio|threads|processes]
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -83,9 +87,14 @@ def _plan(text: str, n: int, config: Any) -> Any:
     return orchestrator.plan(playbook, vars={"n": n}, config=config)
 
 
-def engine_cell(text: str, n: int, config: Any) -> Cell:
-    """A cell timing one run of an already-planned playbook."""
+#: What a run's timeline and advisor may cost, engine time with them over engine time without.
+TIMELINE_MAX = 1.05
+
+
+def engine_cell(text: str, n: int, config: Any, timeline: bool = True) -> Cell:
+    """A cell timing one run of an already-planned playbook (with its timeline on or off)."""
     import orchestrator
+    from orchestrator.engine.timeline import SWITCH
 
     the_plan = _plan(text, n, config)
 
@@ -94,7 +103,18 @@ def engine_cell(text: str, n: int, config: Any) -> Cell:
         if result.status != "succeeded":
             raise RuntimeError(f"overhead run {result.status}: {[s.error for s in result.steps]}")
 
-    return lambda: timed_run(main)
+    def cell() -> float:
+        was = os.environ.get(SWITCH)
+        os.environ[SWITCH] = "on" if timeline else "off"
+        try:
+            return timed_run(main)
+        finally:
+            if was is None:
+                del os.environ[SWITCH]
+            else:
+                os.environ[SWITCH] = was
+
+    return cell
 
 
 def baseline_cell(lane: Lane, n: int, start_method: str, per_step: bool) -> Cell:
@@ -142,6 +162,10 @@ def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> di
         "engine_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config),
         "bare_steps_large": baseline_cell(lane, sizes.steps, start_method, True),
         "bare_steps_small": baseline_cell(lane, SMALL_STEPS, start_method, True),
+        "off_large": engine_cell(for_each_text(lane), big, config, timeline=False),
+        "off_small": engine_cell(for_each_text(lane), small, config, timeline=False),
+        "off_steps_large": engine_cell(steps_text(lane, sizes.steps), 0, config, timeline=False),
+        "off_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config, timeline=False),
     }
     for cell in cells.values():  # warm-up: imports, pools, the forkserver
         cell()
@@ -150,12 +174,17 @@ def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> di
     item_bare = slope(best["bare_large"], best["bare_small"], big, small)
     step_engine = slope(best["engine_steps_large"], best["engine_steps_small"], sizes.steps, SMALL_STEPS)
     step_bare = slope(best["bare_steps_large"], best["bare_steps_small"], sizes.steps, SMALL_STEPS)
+    item_off = slope(best["off_large"], best["off_small"], big, small)
+    step_off = slope(best["off_steps_large"], best["off_steps_small"], sizes.steps, SMALL_STEPS)
     return {
         "kind": lane.kind, "concurrency": lane.concurrency, "baseline": lane.baseline,
         "items": big, "items_small": small, "steps": sizes.steps, "steps_small": SMALL_STEPS,
         "item_engine_us": item_engine, "item_bare_us": item_bare, "item_ratio": ratio(item_engine, item_bare),
         "item_target_max": lane.target_max,
         "step_engine_us": step_engine, "step_bare_us": step_bare, "step_ratio": ratio(step_engine, step_bare),
+        "item_timeline_off_us": item_off, "step_timeline_off_us": step_off,
+        "item_timeline_ratio": ratio(item_engine, item_off), "step_timeline_ratio": ratio(step_engine, step_off),
+        "timeline_target_max": TIMELINE_MAX,
         "engine_run_small_ms": best["engine_small"] * 1e3,
         "times_s": best,
     }
@@ -193,7 +222,9 @@ def run(sizes: Sizes) -> dict[str, Any]:
 
 def report(section: dict[str, Any]) -> str:
     """The section as Markdown."""
-    items, steps = [], []
+    items: list[list[str]] = []
+    steps: list[list[str]] = []
+    timeline: list[list[str]] = []
     for name, lane in section["lanes"].items():
         ok = lane["item_ratio"] <= lane["item_target_max"]
         items.append([
@@ -203,15 +234,31 @@ def report(section: dict[str, Any]) -> str:
         ])
         steps.append([f"{name} ({lane['kind']})", f"{lane['steps']}", _us(lane["step_bare_us"]),
                       _us(lane["step_engine_us"]), f"{lane['step_ratio']:.2f}x"])
+        if "item_timeline_ratio" in lane:
+            timeline.extend(
+                [f"{name} ({lane['kind']})", unit, _us(lane[f"{unit}_timeline_off_us"]), _us(lane[f"{unit}_engine_us"]),
+                 f"{lane[f'{unit}_timeline_ratio']:.2f}x (≤ {lane['timeline_target_max']}: {verdict(timeline_holds(lane, unit))})"]
+                for unit in ("item", "step")
+            )
     return (
         "Per `for_each` item (no-op):\n\n"
         + table(["executor", "items at concurrency", "bare baseline", "bare µs/item", "engine µs/item",
                  "engine / bare", "engine run of 2×concurrency items, ms"], items)
         + "\n\nPer step (independent no-op steps; baseline: one bare task / executor call per step, all at once):\n\n"
         + table(["executor", "steps", "bare µs/step", "engine µs/step", "engine / bare"], steps)
+        + ("\n\nWhat the timeline and the tag advisor cost (the same runs with `ORCHESTRATOR_TIMELINE=off`):\n\n"
+           + table(["executor", "per", "µs, timeline off", "µs, timeline on", "on / off"], timeline) if timeline else "")
         + f"\n\nLoad + plan: {section['plan_us_per_step']:.0f} µs per step. Slopes between two sizes, each time the "
         f"best of {section['repeat']} interleaved runs; worker processes start with {section['start_method']}."
     )
+
+
+def timeline_holds(lane: dict[str, Any], unit: str) -> bool:
+    """The timeline's cost per `unit` (item or step) is within its target, both slopes resolved."""
+    on: float = lane[f"{unit}_engine_us"]
+    off: float = lane[f"{unit}_timeline_off_us"]
+    limit: float = lane["timeline_target_max"]
+    return on > 0 and off > 0 and on / off <= limit
 
 
 def _us(value: float) -> str:

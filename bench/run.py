@@ -146,6 +146,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for name, lane in results["overhead"]["lanes"].items():
         add(f"overhead, {name} for_each: engine / bare µs per item", f"≤ {lane['item_target_max']}", lane["item_ratio"],
             lane["item_ratio"] <= lane["item_target_max"])
+        for unit in ("item", "step"):
+            if f"{unit}_timeline_ratio" in lane:
+                value, limit = lane[f"{unit}_timeline_ratio"], lane["timeline_target_max"]
+                add(f"overhead, {name}: timeline and advisor on / off, µs per {unit}", f"≤ {limit}", value,
+                    overhead.timeline_holds(lane, unit))
     g = results["scale"]["growth"]
     add(f"scale: engine peak RSS, {g['to_items']:,} / {g['from_items']:,} items", f"≤ {g['target_engine_peak_ratio_max']}",
         g["engine_peak_ratio"], g["engine_peak_ratio"] <= g["target_engine_peak_ratio_max"])
