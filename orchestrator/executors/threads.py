@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.executors.pool_size import PoolSize
+from orchestrator.executors.probe import Probe
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,7 +52,8 @@ class ThreadExecutor:
         return self._pool
 
     async def run(self, call: Invocation, log_context: Mapping[str, Any]) -> Any:
-        if inspect.iscoroutinefunction(call.fn):
+        # A probe wraps only what its dispatch found not to be a coroutine function (`engine/timeline.py`).
+        if type(call.fn) is not Probe and inspect.iscoroutinefunction(call.fn):
             raise TypeError(f"{call.fn.__qualname__} is a coroutine function; run it as non-blocking, not on a thread")
         ctx = contextvars.copy_context()
         fn = functools.partial(ctx.run, call.fn, *call.args, **call.kwargs)
