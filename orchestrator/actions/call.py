@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 Target = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function")]
 
 log = get_logger()
+#: Where `call:` modules come from: the playbook's folder (the current one for a playbook on stdin).
+_IMPORTABLE = "modules in {} are importable, and installed ones"
 
 
 def resolve(target: str, folder: Path | None = None) -> Callable[..., Any]:
@@ -106,9 +108,9 @@ class Call(Action):
         except Shadows as exc:
             return [Problem(("call",), str(exc))]
         except MissingImport as exc:
-            return [Problem(("call",), f"cannot import module {exc.name!r} for {params!r} ({exc.where} imports it); modules beside the playbook are importable")]
+            return [Problem(("call",), f"cannot import module {exc.name!r} for {params!r} ({exc.where} imports it); {_IMPORTABLE.format(ctx.base_dir)}")]
         except ModuleNotFoundError as exc:
-            return [Problem(("call",), f"cannot import module {exc.name!r} for {params!r}; modules beside the playbook are importable")]
+            return [Problem(("call",), f"cannot import module {exc.name!r} for {params!r}; {_IMPORTABLE.format(ctx.base_dir)}")]
         except AttributeError as exc:
             return [Problem(("call",), f"cannot find {params!r}: {exc}")]
         except Exception as exc:
