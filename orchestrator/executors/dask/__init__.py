@@ -2,8 +2,9 @@
 
 One module per concern:
 
-* :mod:`.executor`: :class:`DaskExecutor`, the `dask` executor type of a run: batched submission,
-  the failure model (a dead worker, no workers, a cancelled call), log lines coming home;
+* :mod:`.executor`: :class:`DaskExecutor`, the `dask` executor type of a run: the failure model
+  (a dead worker, no workers, a cancelled call), log lines coming home;
+* :mod:`.batching`: many calls in few scheduler round trips (submissions and result fetches);
 * :mod:`.connect`: reaching or starting the cluster from configuration;
 * :mod:`.shipping`: which of the playbook's modules are sent to the workers, packed by content;
 * :mod:`.worker`: what runs on a worker (each call, its log forwarding, the code plugin).

@@ -1,9 +1,8 @@
 """`DaskExecutor`: calls as Dask tasks, with the process pool's failure semantics.
 
 * **Batched.** Calls made in the same turn of the event loop go to the scheduler as one
-  ``client.map`` (one graph update, not one per call), and results that arrive together are fetched
-  with one ``client.gather``: awaiting a Dask future fetches its result alone, a round trip per call
-  (about 1.2 ms of a 2.5 ms no-op call on two local workers).
+  ``client.map``, and finished results are fetched many to one ``client.gather`` (:mod:`.batching`):
+  awaiting a Dask future fetches its result alone, a round trip per call.
 * **A dead worker fails its calls.** The scheduler announces a worker's removal on its ``all``
   event topic with the keys it was running; each of ours fails with `DaskWorkerDied`, naming the
   worker, and is cancelled, so a copy Dask may have started elsewhere is forgotten. The step's retry
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ExecutorUnavailable, StepError, WorkerDied
+from orchestrator.executors.dask.batching import Fetches, Submissions
 from orchestrator.executors.dask.connect import dashboard_link, open_client
 from orchestrator.executors.dask.shipping import pack
 from orchestrator.executors.processes.child import describe
@@ -75,9 +75,9 @@ class DaskExecutor:
         self._killed: set[str] = set()  # workers ended here to stop a cancelled call
         self._no_workers: ExecutorUnavailable | None = None
         self._no_workers_timer: asyncio.TimerHandle | None = None
-        self._to_submit: list[tuple[Any, str, asyncio.Future[Any]]] = []
-        self._to_gather: list[tuple[Any, asyncio.Future[Any]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._submissions = Submissions(self._spawn)
+        self._fetches = Fetches(lambda: (len(self._live), len(self._live) - len(self._started)), self._spawn)
 
     # -- connecting: once, shared by every call, its failure remembered --------------------------
 
@@ -130,12 +130,13 @@ class DaskExecutor:
         context = {k: v for k, v in log_context.items() if k != SECRETS_KEY}  # lines are masked at home
         key = f"{context.get('step', 'call')}-{uuid.uuid4().hex}"
         future = await self._submit(client, call, context, key)
+        self._live[key] = future
         try:
             await future._state.wait()  # not `await future`: that fetches each result in its own round trip
             if key in self._died:
                 raise self._death(key, call)
             if future.status == "finished":
-                return await self._gather(future)
+                return await self._fetches.fetch(future)
             try:
                 return await future._result()
             except BaseException as exc:
@@ -162,63 +163,15 @@ class DaskExecutor:
     async def _submit(self, client: Any, call: Invocation, context: dict[str, Any], key: str) -> Any:
         import cloudpickle  # type: ignore[import-untyped]
 
-        from orchestrator.executors.dask.worker import Payload
+        from orchestrator.executors.dask.worker import Payload, run_call
 
-        submitted: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not self._to_submit:
-            asyncio.get_running_loop().call_soon(self._flush_submissions, client)
         try:
             data = cloudpickle.dumps(Payload(call.fn, call.args, call.kwargs, context, self._topic, key))
         except Exception as exc:
             exc.add_note(f"{describe(call.fn)}: a call and its arguments are pickled to reach a Dask worker, so they must be "
                          "picklable: a module-level function (no lambda or closure) and arguments without locks, sockets or open files")
             raise
-        self._to_submit.append((data, key, submitted))
-        return await submitted
-
-    def _flush_submissions(self, client: Any) -> None:
-        from orchestrator.executors.dask.worker import run_call
-
-        batch, self._to_submit = self._to_submit, []
-        try:
-            futures = client.map(run_call, [p for p, _, _ in batch], key=[k for _, k, _ in batch], pure=False)
-        except Exception as exc:
-            for _, _, submitted in batch:
-                if not submitted.done():
-                    submitted.set_exception(exc)
-            return
-        for future, (_, key, submitted) in zip(futures, batch, strict=True):
-            if submitted.done():  # its caller was cancelled meanwhile
-                self._spawn(client.cancel([future]))
-            else:
-                self._live[key] = future
-                submitted.set_result(future)
-
-    async def _gather(self, future: Any) -> Any:
-        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not self._to_gather:
-            asyncio.get_running_loop().call_soon(lambda: self._spawn(self._gather_batch()))
-        self._to_gather.append((future, result))
-        return await result
-
-    async def _gather_batch(self) -> None:
-        batch, self._to_gather = self._to_gather, []
-        try:
-            values = await self._client.gather([f for f, _ in batch])
-        except Exception:  # one of them is lost (its worker went): each on its own, to tell which
-            for future, result in batch:
-                try:
-                    value = await future._result()
-                except Exception as exc:
-                    if not result.done():
-                        result.set_exception(exc)
-                else:
-                    if not result.done():
-                        result.set_result(value)
-            return
-        for (_, result), value in zip(batch, values, strict=True):
-            if not result.done():
-                result.set_result(value)
+        return await self._submissions.submit(client, run_call, data, key)
 
     # -- the cluster's events: log lines of our calls, workers coming and going -------------------
 
@@ -228,6 +181,7 @@ class DaskExecutor:
         if started is not None:
             if started in self._live:
                 self._started.add(started)
+                self._fetches.reconsider()  # one fewer waits to start: maybe no result need wait longer
             return
         fields = dict(message.get("fields") or {})
         name = str(fields.pop("event", ""))
@@ -306,6 +260,7 @@ class DaskExecutor:
         task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
+        self._fetches.close()
         if self._no_workers_timer is not None:
             self._no_workers_timer.cancel()
             self._no_workers_timer = None
@@ -315,6 +270,10 @@ class DaskExecutor:
         client, self._client = self._client, None
         cluster, self._cluster = self._cluster, None
         if client is not None:
+            with contextlib.suppress(Exception):  # a client already cut off has nothing to unsubscribe
+                # Else the scheduler sends this client the news of its own removal, and logs the failed write.
+                for topic in (self._topic, "all"):
+                    client.unsubscribe_topic(topic)
             await client.close()
         if cluster is not None:
             await cluster.close()
