@@ -18,6 +18,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import statistics
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
 from bench import workloads
-from bench.common import ROOT, Cell, measure_rounds, ratio, say, table, timed_run, verdict
+from bench.common import ROOT, Cell, Measured, measure_rounds, ratio, say, table, timed_run, verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,7 +57,7 @@ class Sizes:
     repeat: int
 
 
-FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=200, repeat=5)
+FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=1_000, repeat=7)
 QUICK = Sizes({"asyncio": 1_000, "threads": 500, "processes": 200}, steps=40, repeat=1)
 SMALL_STEPS = 10
 
@@ -153,41 +154,56 @@ def slope(large: float, small: float, n_large: int, n_small: int) -> float:
 
 def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> dict[str, Any]:
     big, small = sizes.items[lane.executor], 2 * lane.concurrency
+    # Each engine cell beside the same run with the timeline off, so a round's pair shares its moment.
     cells = {
         "engine_large": engine_cell(for_each_text(lane), big, config),
+        "off_large": engine_cell(for_each_text(lane), big, config, timeline=False),
         "engine_small": engine_cell(for_each_text(lane), small, config),
+        "off_small": engine_cell(for_each_text(lane), small, config, timeline=False),
         "bare_large": baseline_cell(lane, big, start_method, False),
         "bare_small": baseline_cell(lane, small, start_method, False),
         "engine_steps_large": engine_cell(steps_text(lane, sizes.steps), 0, config),
+        "off_steps_large": engine_cell(steps_text(lane, sizes.steps), 0, config, timeline=False),
         "engine_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config),
+        "off_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config, timeline=False),
         "bare_steps_large": baseline_cell(lane, sizes.steps, start_method, True),
         "bare_steps_small": baseline_cell(lane, SMALL_STEPS, start_method, True),
-        "off_large": engine_cell(for_each_text(lane), big, config, timeline=False),
-        "off_small": engine_cell(for_each_text(lane), small, config, timeline=False),
-        "off_steps_large": engine_cell(steps_text(lane, sizes.steps), 0, config, timeline=False),
-        "off_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config, timeline=False),
     }
     for cell in cells.values():  # warm-up: imports, pools, the forkserver
         cell()
-    best = {k: m.best for k, m in measure_rounds(cells, sizes.repeat).items()}
+    measured = measure_rounds(cells, sizes.repeat)
+    best = {k: m.best for k, m in measured.items()}
     item_engine = slope(best["engine_large"], best["engine_small"], big, small)
     item_bare = slope(best["bare_large"], best["bare_small"], big, small)
     step_engine = slope(best["engine_steps_large"], best["engine_steps_small"], sizes.steps, SMALL_STEPS)
     step_bare = slope(best["bare_steps_large"], best["bare_steps_small"], sizes.steps, SMALL_STEPS)
-    item_off = slope(best["off_large"], best["off_small"], big, small)
-    step_off = slope(best["off_steps_large"], best["off_steps_small"], sizes.steps, SMALL_STEPS)
+    item_on, item_off, item_timeline = paired(measured, "", big, small)
+    step_on, step_off, step_timeline = paired(measured, "steps_", sizes.steps, SMALL_STEPS)
     return {
         "kind": lane.kind, "concurrency": lane.concurrency, "baseline": lane.baseline,
         "items": big, "items_small": small, "steps": sizes.steps, "steps_small": SMALL_STEPS,
         "item_engine_us": item_engine, "item_bare_us": item_bare, "item_ratio": ratio(item_engine, item_bare),
         "item_target_max": lane.target_max,
         "step_engine_us": step_engine, "step_bare_us": step_bare, "step_ratio": ratio(step_engine, step_bare),
-        "item_timeline_off_us": item_off, "step_timeline_off_us": step_off,
-        "item_timeline_ratio": ratio(item_engine, item_off), "step_timeline_ratio": ratio(step_engine, step_off),
+        "item_timeline_on_us": item_on, "item_timeline_off_us": item_off, "item_timeline_ratio": item_timeline,
+        "step_timeline_on_us": step_on, "step_timeline_off_us": step_off, "step_timeline_ratio": step_timeline,
         "timeline_target_max": TIMELINE_MAX,
         "engine_run_small_ms": best["engine_small"] * 1e3,
         "times_s": best,
     }
+
+
+def paired(measured: dict[str, Measured], unit: str, n_large: int, n_small: int) -> tuple[float, float, float]:
+    """The timeline's cost from runs paired by round: each round's slope with the timeline on and
+    off, one run after the other, so that the machine's moment is the same for both. Returns the
+    median slope on, the median slope off and the median of the rounds' on / off ratios (noise from
+    other programs moves both runs of a round alike, and a median is not moved by a bad round)."""
+    def slopes(prefix: str) -> list[float]:
+        large, small = measured[f"{prefix}_{unit}large"].runs, measured[f"{prefix}_{unit}small"].runs
+        return [slope(a, b, n_large, n_small) for a, b in zip(large, small, strict=True)]
+
+    on, off = slopes("engine"), slopes("off")
+    return statistics.median(on), statistics.median(off), statistics.median(ratio(a, b) for a, b in zip(on, off, strict=True))
 
 
 def plan_cost(sizes: Sizes, config: Any, repeat: int) -> float:
@@ -236,7 +252,7 @@ def report(section: dict[str, Any]) -> str:
                       _us(lane["step_engine_us"]), f"{lane['step_ratio']:.2f}x"])
         if "item_timeline_ratio" in lane:
             timeline.extend(
-                [f"{name} ({lane['kind']})", unit, _us(lane[f"{unit}_timeline_off_us"]), _us(lane[f"{unit}_engine_us"]),
+                [f"{name} ({lane['kind']})", unit, _us(lane[f"{unit}_timeline_off_us"]), _us(lane[f"{unit}_timeline_on_us"]),
                  f"{lane[f'{unit}_timeline_ratio']:.2f}x (≤ {lane['timeline_target_max']}: {verdict(timeline_holds(lane, unit))})"]
                 for unit in ("item", "step")
             )
@@ -246,7 +262,8 @@ def report(section: dict[str, Any]) -> str:
                  "engine / bare", "engine run of 2×concurrency items, ms"], items)
         + "\n\nPer step (independent no-op steps; baseline: one bare task / executor call per step, all at once):\n\n"
         + table(["executor", "steps", "bare µs/step", "engine µs/step", "engine / bare"], steps)
-        + ("\n\nWhat the timeline and the tag advisor cost (the same runs with `ORCHESTRATOR_TIMELINE=off`):\n\n"
+        + ("\n\nWhat the timeline and the tag advisor cost (each engine run beside the same run with "
+           "`ORCHESTRATOR_TIMELINE=off`; medians over the rounds of the slopes and of each round's on / off):\n\n"
            + table(["executor", "per", "µs, timeline off", "µs, timeline on", "on / off"], timeline) if timeline else "")
         + f"\n\nLoad + plan: {section['plan_us_per_step']:.0f} µs per step. Slopes between two sizes, each time the "
         f"best of {section['repeat']} interleaved runs; worker processes start with {section['start_method']}."
@@ -255,10 +272,11 @@ def report(section: dict[str, Any]) -> str:
 
 def timeline_holds(lane: dict[str, Any], unit: str) -> bool:
     """The timeline's cost per `unit` (item or step) is within its target, both slopes resolved."""
-    on: float = lane[f"{unit}_engine_us"]
+    on: float = lane[f"{unit}_timeline_on_us"]
     off: float = lane[f"{unit}_timeline_off_us"]
+    paired_ratio: float = lane[f"{unit}_timeline_ratio"]
     limit: float = lane["timeline_target_max"]
-    return on > 0 and off > 0 and on / off <= limit
+    return on > 0 and off > 0 and 0 < paired_ratio <= limit
 
 
 def _us(value: float) -> str:

@@ -122,7 +122,9 @@ def _pool_advice(
     result: StepResult, spans: Sequence[Any], queued: float, busy: float, concurrency: int, plan: Plan,
 ) -> Advice | None:
     kind = result.kind
-    if result.executor not in ("threads", "processes") or queued < MIN_QUEUED or queued < QUEUED_SHARE * (queued + busy):
+    if result.executor not in ("threads", "processes") or concurrency <= 1:
+        return None  # one call at a time never outnumbers a pool: no pool setting would help it
+    if queued < MIN_QUEUED or queued < QUEUED_SHARE * (queued + busy):
         return None
     spec = plan.config.executor_for(kind)  # type: ignore[arg-type]
     workers = spec.worker_count()

@@ -104,7 +104,8 @@ class StepRunner:
             log.info("step.started")
             if step.for_each is None:
                 # A call on the loop is traced by the step's own span; one off it says where it ran.
-                traced = state.timeline is not None and self.executor.name != "asyncio"
+                timeline = state.timeline
+                traced = timeline is not None and self.executor.name != "asyncio" and timeline.trace_step()
                 output = await (traced_item(self, scope, None) if traced else self.item(scope, None))
                 if not self.keep:
                     output = None

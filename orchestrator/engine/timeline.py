@@ -12,6 +12,10 @@ record costs about as much again, so items are sampled, never all timed:
 - a step keeps at most `MAX_ITEMS` item spans: when it has that many, every other one is dropped
   (evenly over the step) and from then on one traced item in two is kept (then one in four, ...).
 
+The call of a step without `for_each` that runs off the loop is traced likewise: the first `HEAD`
+of a run (every step of most playbooks), then the first to start after each `STEP_SAMPLE` seconds,
+so a generated playbook of thousands of small steps pays for a few of them.
+
 An item that is not traced costs one integer comparison. A traced item's call is wrapped in a
 `Probe` when it runs off the event loop, so that it says which thread, worker process or Dask worker
 ran it, when, and with how much CPU time. Waits (retry backoff, Retry-After, limits) and retried
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 HEAD = 100
 #: A step keeps at most this many item spans (see the module docstring).
 MAX_ITEMS = 10_000
+#: Past the first HEAD single-call steps of a run, one is traced per this many seconds.
+STEP_SAMPLE = 0.002
 #: `ORCHESTRATOR_TIMELINE=off` records no timeline and gives no advice (for measuring their cost).
 SWITCH = "ORCHESTRATOR_TIMELINE"
 LOOP = "loop"
@@ -122,6 +128,8 @@ class Timeline:
         self.stalls: list[Stall] = []
         self._keep_every: dict[str, int] = {}
         self._traced: dict[str, int] = {}
+        self._steps_seen = 0
+        self._step_traced_at = 0.0
 
     def wall(self, t: float) -> float:
         """A `perf_counter` time as Unix time."""
@@ -138,6 +146,17 @@ class Timeline:
         if len(spans) >= MAX_ITEMS:
             del spans[1::2]
             self._keep_every[step] = every * 2
+
+    def trace_step(self) -> bool:
+        """Whether the call of a single-call step starting now is traced (see the module docstring)."""
+        self._steps_seen += 1
+        if self._steps_seen <= HEAD:
+            return True
+        now = _clock()
+        if now - self._step_traced_at < STEP_SAMPLE:
+            return False
+        self._step_traced_at = now
+        return True
 
     def mark(self, step: str, index: int | None, what: str, started: float, ended: float, detail: str = "") -> None:
         self.marks.append(Mark(step, index, what, started, ended, detail))

@@ -5,9 +5,9 @@ probe runs wherever the executor runs the call (a pool thread, a worker process,
 and hands back a `Probed` value that carries the result with the measurements. Clocks:
 `time.perf_counter` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine, so
 a worker process's start and end line up with the controller's; `time.thread_time` is the CPU
-time of the thread that ran the call (in a worker process, its main thread). In a worker process the
-probe also counts the call's voluntary context switches (`getrusage`, Linux): how often it blocked,
-which tells a call that waits from one that wants a core on a busy machine.
+time of the thread that ran the call. In a worker process, one `getrusage(RUSAGE_THREAD)` (Linux)
+before and after the call gives its CPU time and its voluntary context switches: how often it
+blocked, which tells a call that waits from one that wants a core on a busy machine.
 
 Stdlib only: worker processes import this module to unpickle a probe.
 """
@@ -25,11 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-_THREAD_USAGE = getattr(resource, "RUSAGE_THREAD", None)
-
-
-def _voluntary_switches() -> int | None:
-    return resource.getrusage(_THREAD_USAGE).ru_nvcsw if _THREAD_USAGE is not None else None
+_THREAD_USAGE: int | None = getattr(resource, "RUSAGE_THREAD", None)
 
 
 class Probed:
@@ -57,16 +53,20 @@ class Probe:
     Run in the controller's process (a thread), the measurements are also left on the probe
     itself, so a call that raised still tells which thread ran it."""
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], home: int | None = None) -> None:
         self.fn = fn
-        self.home = _pid
+        self.home = _pid if home is None else home
         self.lane: str | None = None
         self.started = self.ended = self.cpu = 0.0
         self.__module__ = getattr(fn, "__module__", None) or __name__
         self.__qualname__ = getattr(fn, "__qualname__", None) or type(fn).__qualname__
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Probe, (self.fn, self.home))  # the rest is measured where it runs
+
     def __call__(self, *args: Any, **kwargs: Any) -> Probed:
-        switches = _voluntary_switches() if _pid != self.home else None
+        if _pid != self.home and _THREAD_USAGE is not None:
+            return self._in_worker(args, kwargs, _THREAD_USAGE)
         started, cpu = time.perf_counter(), time.thread_time()
         try:
             value = self.fn(*args, **kwargs)
@@ -75,9 +75,17 @@ class Probe:
             self.ended = time.perf_counter()
             self.started = started
             self.lane = _lane(self.home)
-            after = _voluntary_switches() if switches is not None else None
-        waits = after - switches if after is not None and switches is not None else None
-        return Probed(value, self.lane, started, self.ended, self.cpu, waits)
+        return Probed(value, self.lane, started, self.ended, self.cpu)
+
+    def _in_worker(self, args: tuple[Any, ...], kwargs: dict[str, Any], who: int) -> Probed:
+        # A worker process's call: what it raises goes back as the call's error, unmeasured.
+        before = resource.getrusage(who)
+        started = time.perf_counter()
+        value = self.fn(*args, **kwargs)
+        ended = time.perf_counter()
+        after = resource.getrusage(who)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        return Probed(value, _lane(self.home), started, ended, cpu, after.ru_nvcsw - before.ru_nvcsw)
 
 
 # A traced call costs a few microseconds: this process's id and each thread's lane are found once.
