@@ -64,7 +64,7 @@ def read_text() -> str:
     """The playbook text on standard input, read to its end. Raises UsageError for a terminal or a
     closed stdin, PlaybookError at ``<stdin>:LINE:COL`` for text a playbook file would be refused for."""
     from orchestrator.errors import Diagnostic, PlaybookError
-    from orchestrator.model.source import MAX_FILE_BYTES
+    from orchestrator.model.source import MAX_FILE_BYTES, decode_input
 
     def refused(reason: str, line: int = 1, col: int = 1) -> PlaybookError:
         return PlaybookError([Diagnostic(NAME, line, col, f"cannot read playbook: {reason}")])
@@ -74,15 +74,7 @@ def read_text() -> str:
         data = stream.read(MAX_FILE_BYTES + 1)  # one byte more than allowed tells "too large" from "just fits"
     except OSError as exc:
         raise refused(exc.strerror or str(exc)) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise refused(f"it is over the {MAX_FILE_BYTES // 1024 // 1024} MiB ({MAX_FILE_BYTES:,} bytes) limit on input files")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:  # located as `read_source` locates it in a file
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = len(data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
-        raise refused(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); send it as UTF-8", line, col) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    return decode_input(data, refused)
 
 
 def _stream() -> BinaryIO:

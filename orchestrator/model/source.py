@@ -32,7 +32,7 @@ import yaml
 from orchestrator.errors import Diagnostic
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 try:  # the C composer keeps marks too and is ~10x faster on large playbooks
     from yaml import CSafeLoader as _Loader
@@ -130,6 +130,14 @@ def read_source(path: str | os.PathLike[str], what: str) -> str:
                 data += stream.read(MAX_FILE_BYTES + 1 - len(data))
         except OSError as exc:
             raise refused(exc.strerror or str(exc)) from None
+    return decode_input(data, refused)
+
+
+def decode_input(data: bytes, refused: Callable[..., Exception]) -> str:
+    """The text of `data`, read from an input file or stream (at most `MAX_FILE_BYTES` + 1 bytes:
+    one more tells too large from just fitting). `refused(reason, line, col)` makes the error for
+    data over the limit, or not UTF-8 (at the line and column of its first bad byte). Line ends are
+    read as `open()` reads them (``\r\n`` and ``\r`` become ``\n``)."""
     if len(data) > MAX_FILE_BYTES:
         raise refused(f"it is over the {_LIMIT} limit on input files")
     try:
