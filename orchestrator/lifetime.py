@@ -98,6 +98,14 @@ class ProgramReaper:
         self._pid: int | None = None  # the reaper process
         self._unavailable = False  # the reaper could not start: programs run unguarded
 
+    def ready(self) -> None:
+        """Start the reaper process now, before a program: then the program is unguarded only from
+        its start to its :meth:`watch` (the event loop's turns that connect its pipes), not also
+        while the reaper starts."""
+        with self._lock:
+            if self._fd is None:
+                self._start()
+
     def watch(self, pgid: int) -> None:
         """The group ``pgid`` (a program started with ``start_new_session``) is running."""
         with self._lock:

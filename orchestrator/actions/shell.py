@@ -41,6 +41,9 @@ class ShellParams(TypedDict):
 async def run_program(
     argv: list[str], env: Mapping[str, str] | None, cwd: str | None, stdin: str | None, check: bool
 ) -> dict[str, Any]:
+    # Its group is killed if this process dies before the program ends (orchestrator.lifetime).
+    reaper = program_reaper()
+    reaper.ready()
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -55,8 +58,6 @@ async def run_program(
         raise ActionError(f"program not found: {argv[0]!r}", retryable=False) from None
     except PermissionError:
         raise ActionError(f"program not executable: {argv[0]!r}", retryable=False) from None
-    # Its group is killed if this process dies before the program ends (orchestrator.lifetime).
-    reaper = program_reaper()
     reaper.watch(proc.pid)
     try:
         out, err = await proc.communicate(stdin.encode() if stdin is not None else None)

@@ -60,6 +60,22 @@ def wait_for(log: Path, proc: subprocess.Popen[bytes], event: str, timeout: floa
     raise AssertionError(f"no {event} {fields} within {timeout}s: {log.read_text()[-2000:]}")
 
 
+def wait_for_program(proc: subprocess.Popen[bytes], name: str, timeout: float = 30) -> None:
+    """Wait until the controller `proc` has started a program called `name` and handed it to its
+    reaper (from its start to then, a program is unguarded for the event loop's turns that connect
+    its pipes: docs/processes.md)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(child.name() == name for child in psutil.Process(proc.pid).children(recursive=True)):
+                time.sleep(0.2)  # the turns of the loop from the program's start to its watch
+                return
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    raise AssertionError(f"the run did not start {name} within {timeout} s")
+
+
 def kill_and_check_nothing_survives(proc: subprocess.Popen[bytes]) -> int:
     """SIGKILL `proc`; assert every process it had started is gone within a few seconds (by PID and
     creation time, so a reused PID is not mistaken for a survivor). The number of them."""

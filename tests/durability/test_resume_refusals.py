@@ -15,6 +15,7 @@ from tests.durability.cli_runs import (
     orchestrate,
     start,
     wait_for,
+    wait_for_program,
 )
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ def test_a_run_still_running_is_refused_and_a_killed_one_is_resumable(tmp_path: 
     proc = start(str(play), env=env, log=log)
     try:
         run_id = wait_for(log, proc, "step.started", step="wait")["run_id"]
+        wait_for_program(proc, "sleep")
         alive = orchestrate("resume", run_id, env=env)
         assert alive.returncode == 2
         assert f"run {run_id} is still running" in alive.stderr
@@ -135,6 +137,7 @@ def test_a_run_still_running_is_refused_and_a_killed_one_is_resumable(tmp_path: 
     try:
         wait_for(tmp_path / "resume.log", resumed, "step.resumed", step="first")
         wait_for(tmp_path / "resume.log", resumed, "step.started", step="wait")
+        wait_for_program(resumed, "sleep")
     finally:
         kill_and_check_nothing_survives(resumed)
 
