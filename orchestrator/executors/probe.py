@@ -15,7 +15,6 @@ Stdlib only: worker processes import this module to unpickle a probe.
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import threading
 import time
@@ -25,6 +24,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+try:
+    import resource
+except ImportError:  # Windows: no getrusage; probes measure CPU time with time.thread_time alone
+    resource = None  # type: ignore[assignment]
 _THREAD_USAGE: int | None = getattr(resource, "RUSAGE_THREAD", None)
 
 
