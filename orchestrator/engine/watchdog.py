@@ -81,9 +81,17 @@ class LoopWatchdog:
 
     def _watch(self) -> None:
         # Wake when the beat due now would be a stall: once per threshold while the loop keeps time.
-        while not self._stopped.wait(max(self._due + self.threshold - _clock(), 0.001)):
+        # A stalled beat's stack is sampled once; until that beat comes, the thread wakes once per
+        # threshold, not in a loop: each wake takes the GIL from the threads a run is busy with.
+        sampled = 0.0
+        while True:
             due = self._due
-            if _clock() - due > self.threshold and due not in self._samples:
+            wake = due + self.threshold if due != sampled else _clock() + self.threshold
+            if self._stopped.wait(max(wake - _clock(), 0.001)):
+                return
+            due = self._due
+            if due != sampled and _clock() - due > self.threshold:
+                sampled = due
                 found = self._sample()
                 if found is not None:
                     self._samples[due] = found
