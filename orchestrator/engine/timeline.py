@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.executors.probe import Probe, Probed
+from orchestrator.executors.probe import Measured, Probe
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,7 +46,7 @@ HEAD = 100
 #: A step keeps at most this many item spans (see the module docstring).
 MAX_ITEMS = 10_000
 #: Past the first HEAD single-call steps of a run, one is traced per this many seconds.
-STEP_SAMPLE = 0.002
+STEP_SAMPLE = 0.02
 #: `ORCHESTRATOR_TIMELINE=off` records no timeline and gives no advice (for measuring their cost).
 SWITCH = "ORCHESTRATOR_TIMELINE"
 LOOP = "loop"
@@ -166,14 +166,6 @@ class Timeline:
         return self._keep_every.get(step, 1)
 
 
-def lane_of(executor: str, trace: ItemTrace, probed: Probed | None) -> str:
-    if probed is not None:
-        return probed.lane
-    if trace.probe is not None and trace.probe.lane is not None:
-        return trace.probe.lane
-    return LOOP if executor == "asyncio" else executor
-
-
 async def traced_item(runner: StepRunner, scope: Mapping[str, Any], index: int | None) -> Any:
     """`runner.item(scope, index)`, traced: its span is recorded whether it succeeds or not."""
     timeline = runner.state.timeline
@@ -188,15 +180,15 @@ async def traced_item(runner: StepRunner, scope: Mapping[str, Any], index: int |
         ok = True
     finally:
         ended = _clock()
-        probed = value if type(value) is Probed else None
         probe = trace.probe
-        if probed is not None:
-            span = ItemSpan(index, probed.lane, probed.started, probed.ended, ok, probed.cpu,
-                            max(0.0, probed.started - trace.dispatched), probed.waits)
+        measured: Measured | None = value if ok and probe is not None else None  # what a probed call returns
+        if measured is not None:
+            value, lane, began, finished, cpu, waits = measured
+            span = ItemSpan(index, lane, began, finished, ok, cpu, max(0.0, began - trace.dispatched), waits)
         elif probe is not None and probe.lane is not None:  # raised in a pool thread
             span = ItemSpan(index, probe.lane, probe.started, probe.ended, ok, probe.cpu,
                             max(0.0, probe.started - trace.dispatched))
         else:
-            span = ItemSpan(index, lane_of(executor, trace, None), started, ended, ok)
+            span = ItemSpan(index, LOOP if executor == "asyncio" else executor, started, ended, ok)
         timeline.item(runner.step.id, span)
-    return probed.value if probed is not None else value
+    return value

@@ -2,7 +2,9 @@
 
 A run's timeline wraps the calls of sampled items in a probe before an executor gets them; the
 probe runs wherever the executor runs the call (a pool thread, a worker process, a Dask worker)
-and hands back a `Probed` value that carries the result with the measurements. Clocks:
+and hands back the result with the measurements as one plain tuple, `Measured` (a tuple, not an
+object: it crosses a pipe back from a worker process, where a class instance costs a class lookup to
+unpickle). Clocks:
 `time.perf_counter` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine, so
 a worker process's start and end line up with the controller's; `time.thread_time` is the CPU
 time of the thread that ran the call. In a worker process, one `getrusage(RUSAGE_THREAD)` (Linux)
@@ -31,22 +33,9 @@ except ImportError:  # Windows: no getrusage; probes measure CPU time with time.
 _THREAD_USAGE: int | None = getattr(resource, "RUSAGE_THREAD", None)
 
 
-class Probed:
-    """A probed call's result and where, when and at what CPU cost it ran; `waits`, in a worker
-    process, how many times it blocked (None where not counted)."""
-
-    __slots__ = ("cpu", "ended", "lane", "started", "value", "waits")
-
-    def __init__(self, value: Any, lane: str, started: float, ended: float, cpu: float, waits: int | None = None) -> None:
-        self.value = value
-        self.lane = lane
-        self.started = started
-        self.ended = ended
-        self.cpu = cpu
-        self.waits = waits
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Probed, (self.value, self.lane, self.started, self.ended, self.cpu, self.waits))
+#: A probed call's (result, lane, started, ended, cpu, waits): `waits`, in a worker process, is how
+#: many times the call blocked (None where not counted).
+Measured = tuple[Any, str, float, float, float, "int | None"]
 
 
 class Probe:
@@ -67,7 +56,7 @@ class Probe:
     def __reduce__(self) -> tuple[Any, ...]:
         return (Probe, (self.fn, self.home))  # the rest is measured where it runs
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Probed:
+    def __call__(self, *args: Any, **kwargs: Any) -> Measured:
         if _pid != self.home and _THREAD_USAGE is not None:
             return self._in_worker(args, kwargs, _THREAD_USAGE)
         started, cpu = time.perf_counter(), time.thread_time()
@@ -78,9 +67,9 @@ class Probe:
             self.ended = time.perf_counter()
             self.started = started
             self.lane = _lane(self.home)
-        return Probed(value, self.lane, started, self.ended, self.cpu)
+        return value, self.lane, started, self.ended, self.cpu, None
 
-    def _in_worker(self, args: tuple[Any, ...], kwargs: dict[str, Any], who: int) -> Probed:
+    def _in_worker(self, args: tuple[Any, ...], kwargs: dict[str, Any], who: int) -> Measured:
         # A worker process's call: what it raises goes back as the call's error, unmeasured.
         before = resource.getrusage(who)
         started = time.perf_counter()
@@ -88,7 +77,7 @@ class Probe:
         ended = time.perf_counter()
         after = resource.getrusage(who)
         cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        return Probed(value, _lane(self.home), started, ended, cpu, after.ru_nvcsw - before.ru_nvcsw)
+        return value, _lane(self.home), started, ended, cpu, after.ru_nvcsw - before.ru_nvcsw
 
 
 # A traced call costs a few microseconds: this process's id and each thread's lane are found once.
