@@ -5,8 +5,12 @@ Per-item (per-step) cost is a slope: (T(large) - T(small)) / (large - small), ea
 `repeat` interleaved runs. The slope leaves out what a run pays once (planning, pool start-up,
 loop creation), on both sides alike; the engine's one-off cost is reported separately.
 
-The engine runs with its timeline and tag advisor on, as users run it; the same runs with
-`ORCHESTRATOR_TIMELINE=off`, interleaved with the others, say what they cost (target: 5% at most).
+The engine runs with its timeline and tag advisor on, as users run it. What they cost (target: 5%
+at most) is measured apart, in `timeline_rounds` rounds of the same four runs (large and small, the
+timeline on and off), each on-off pair back to back and in alternating order (on first in even
+rounds, off first in odd ones), so that neither side always runs after the other (a pool's worker
+processes still exiting, a warmer cache); the figure is the median of the rounds' on / off slope
+ratios. One run of this machine varies by 10-40%, a cost of a few per cent needs many rounds.
 
     .venv/bin/python -m bench.overhead [--quick] [--profile asyncio|threads|processes]
 """
@@ -26,7 +30,7 @@ from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
 from bench import workloads
-from bench.common import ROOT, Cell, Measured, measure_rounds, ratio, say, table, timed_run, verdict
+from bench.common import ROOT, Cell, measure_rounds, ratio, say, table, timed_run, verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,10 +59,11 @@ class Sizes:
     items: dict[str, int]  # the large `for_each`, per executor
     steps: int
     repeat: int
+    timeline_rounds: int
 
 
-FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=1_000, repeat=7)
-QUICK = Sizes({"asyncio": 1_000, "threads": 500, "processes": 200}, steps=40, repeat=1)
+FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=1_000, repeat=7, timeline_rounds=31)
+QUICK = Sizes({"asyncio": 1_000, "threads": 500, "processes": 200}, steps=40, repeat=1, timeline_rounds=2)
 SMALL_STEPS = 10
 
 
@@ -154,31 +159,30 @@ def slope(large: float, small: float, n_large: int, n_small: int) -> float:
 
 def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> dict[str, Any]:
     big, small = sizes.items[lane.executor], 2 * lane.concurrency
-    # Each engine cell beside the same run with the timeline off, so a round's pair shares its moment.
     cells = {
         "engine_large": engine_cell(for_each_text(lane), big, config),
-        "off_large": engine_cell(for_each_text(lane), big, config, timeline=False),
         "engine_small": engine_cell(for_each_text(lane), small, config),
-        "off_small": engine_cell(for_each_text(lane), small, config, timeline=False),
         "bare_large": baseline_cell(lane, big, start_method, False),
         "bare_small": baseline_cell(lane, small, start_method, False),
         "engine_steps_large": engine_cell(steps_text(lane, sizes.steps), 0, config),
-        "off_steps_large": engine_cell(steps_text(lane, sizes.steps), 0, config, timeline=False),
         "engine_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config),
-        "off_steps_small": engine_cell(steps_text(lane, SMALL_STEPS), 0, config, timeline=False),
         "bare_steps_large": baseline_cell(lane, sizes.steps, start_method, True),
         "bare_steps_small": baseline_cell(lane, SMALL_STEPS, start_method, True),
     }
     for cell in cells.values():  # warm-up: imports, pools, the forkserver
         cell()
-    measured = measure_rounds(cells, sizes.repeat)
-    best = {k: m.best for k, m in measured.items()}
+    best = {k: m.best for k, m in measure_rounds(cells, sizes.repeat).items()}
     item_engine = slope(best["engine_large"], best["engine_small"], big, small)
     item_bare = slope(best["bare_large"], best["bare_small"], big, small)
     step_engine = slope(best["engine_steps_large"], best["engine_steps_small"], sizes.steps, SMALL_STEPS)
     step_bare = slope(best["bare_steps_large"], best["bare_steps_small"], sizes.steps, SMALL_STEPS)
-    item_on, item_off, item_timeline = paired(measured, "", big, small)
-    step_on, step_off, step_timeline = paired(measured, "steps_", sizes.steps, SMALL_STEPS)
+    item_on, item_off, item_timeline = timeline_cost(
+        for_each_text(lane), (big, small), (big, small), config, sizes.timeline_rounds
+    )
+    step_on, step_off, step_timeline = timeline_cost(
+        (steps_text(lane, sizes.steps), steps_text(lane, SMALL_STEPS)), (0, 0), (sizes.steps, SMALL_STEPS),
+        config, sizes.timeline_rounds,
+    )
     return {
         "kind": lane.kind, "concurrency": lane.concurrency, "baseline": lane.baseline,
         "items": big, "items_small": small, "steps": sizes.steps, "steps_small": SMALL_STEPS,
@@ -187,23 +191,35 @@ def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> di
         "step_engine_us": step_engine, "step_bare_us": step_bare, "step_ratio": ratio(step_engine, step_bare),
         "item_timeline_on_us": item_on, "item_timeline_off_us": item_off, "item_timeline_ratio": item_timeline,
         "step_timeline_on_us": step_on, "step_timeline_off_us": step_off, "step_timeline_ratio": step_timeline,
-        "timeline_target_max": TIMELINE_MAX,
+        "timeline_target_max": TIMELINE_MAX, "timeline_rounds": sizes.timeline_rounds,
         "engine_run_small_ms": best["engine_small"] * 1e3,
         "times_s": best,
     }
 
 
-def paired(measured: dict[str, Measured], unit: str, n_large: int, n_small: int) -> tuple[float, float, float]:
-    """The timeline's cost from runs paired by round: each round's slope with the timeline on and
-    off, one run after the other, so that the machine's moment is the same for both. Returns the
-    median slope on, the median slope off and the median of the rounds' on / off ratios (noise from
-    other programs moves both runs of a round alike, and a median is not moved by a bad round)."""
-    def slopes(prefix: str) -> list[float]:
-        large, small = measured[f"{prefix}_{unit}large"].runs, measured[f"{prefix}_{unit}small"].runs
-        return [slope(a, b, n_large, n_small) for a, b in zip(large, small, strict=True)]
-
-    on, off = slopes("engine"), slopes("off")
-    return statistics.median(on), statistics.median(off), statistics.median(ratio(a, b) for a, b in zip(on, off, strict=True))
+def timeline_cost(
+    text: str | tuple[str, str], n: tuple[int, int], units: tuple[int, int], config: Any, rounds: int
+) -> tuple[float, float, float]:
+    """The timeline's cost per unit: (median slope on, median slope off, median of the rounds'
+    on / off slope ratios), from `rounds` rounds of a large and a small run with the timeline on
+    and off, each pair back to back in alternating order (see the module docstring). `text` is one
+    playbook run with n[0] and n[1] items, or two playbooks (large, small) of that many steps."""
+    large_text, small_text = (text, text) if isinstance(text, str) else text
+    on = (engine_cell(large_text, n[0], config), engine_cell(small_text, n[1], config))
+    off = (engine_cell(large_text, n[0], config, timeline=False), engine_cell(small_text, n[1], config, timeline=False))
+    for cell in (*on, *off):  # warm-up
+        cell()
+    slopes: dict[bool, list[float]] = {True: [], False: []}
+    for round_no in range(rounds):
+        order = (True, False) if round_no % 2 == 0 else (False, True)
+        times: dict[tuple[bool, int], float] = {}
+        for size in (0, 1):
+            for timeline in order:
+                times[timeline, size] = (on if timeline else off)[size]()
+        for timeline in (True, False):
+            slopes[timeline].append(slope(times[timeline, 0], times[timeline, 1], *units))
+    ratios = [ratio(a, b) for a, b in zip(slopes[True], slopes[False], strict=True)]
+    return statistics.median(slopes[True]), statistics.median(slopes[False]), statistics.median(ratios)
 
 
 def plan_cost(sizes: Sizes, config: Any, repeat: int) -> float:
@@ -262,8 +278,9 @@ def report(section: dict[str, Any]) -> str:
                  "engine / bare", "engine run of 2×concurrency items, ms"], items)
         + "\n\nPer step (independent no-op steps; baseline: one bare task / executor call per step, all at once):\n\n"
         + table(["executor", "steps", "bare µs/step", "engine µs/step", "engine / bare"], steps)
-        + ("\n\nWhat the timeline and the tag advisor cost (each engine run beside the same run with "
-           "`ORCHESTRATOR_TIMELINE=off`; medians over the rounds of the slopes and of each round's on / off):\n\n"
+        + ("\n\nWhat the timeline and the tag advisor cost (the same runs with `ORCHESTRATOR_TIMELINE=off`, "
+           f"{_rounds(section)} rounds, each on / off pair back to back in alternating order; medians over the "
+           "rounds of the slopes and of each round's on / off):\n\n"
            + table(["executor", "per", "µs, timeline off", "µs, timeline on", "on / off"], timeline) if timeline else "")
         + f"\n\nLoad + plan: {section['plan_us_per_step']:.0f} µs per step. Slopes between two sizes, each time the "
         f"best of {section['repeat']} interleaved runs; worker processes start with {section['start_method']}."
@@ -277,6 +294,10 @@ def timeline_holds(lane: dict[str, Any], unit: str) -> bool:
     paired_ratio: float = lane[f"{unit}_timeline_ratio"]
     limit: float = lane["timeline_target_max"]
     return on > 0 and off > 0 and 0 < paired_ratio <= limit
+
+
+def _rounds(section: dict[str, Any]) -> int:
+    return max((lane.get("timeline_rounds", 0) for lane in section["lanes"].values()), default=0)
 
 
 def _us(value: float) -> str:
