@@ -26,12 +26,12 @@ from orchestrator.model.playbook import AUTO_MAX, LimitSpec, Playbook, RetrySpec
 from orchestrator.model.validation import closest, pretty_path
 from orchestrator.retry import RetryPolicy
 from orchestrator.templates import (
-    GLOBAL_NAMES,
     Template,
     TemplateSyntax,
     Tree,
     compile_template,
     compile_tree,
+    global_names,
 )
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from orchestrator.model.values import Kind
 
 Section = Literal["steps", "rollback", "finally"]
-_BASE_NAMES = frozenset({"vars", "env", "steps"}) | GLOBAL_NAMES
+_BASE_NAMES = frozenset({"vars", "env", "steps"})
 
 
 @dataclass(frozen=True)
@@ -298,6 +298,8 @@ class _Planner:
         return step.kind, "declared"
 
     def check_names(self, step: Step, templates: list[Template], deferred_names: frozenset[str]) -> None:
+        if not templates:
+            return
         known = _BASE_NAMES | set(self.vars)
         action = step.action
         if step.for_each is not None:
@@ -305,7 +307,11 @@ class _Planner:
         for t in templates:
             extra = deferred_names if t.path and len(t.path) > 2 and t.path[2] == action else frozenset()
             in_when = t.path[2:] == ("when",)
-            for name in sorted(t.names - (known - {"item", "index"} if in_when else known) - extra):
+            unknown = t.names - (known - {"item", "index"} if in_when else known) - extra
+            if unknown:  # Jinja's globals last: a playbook of plain lookups need not import Jinja
+                unknown -= global_names()
+                known |= global_names()
+            for name in sorted(unknown):
                 if name in ("item", "index") and in_when:
                     hint = "; `when` is decided once for the whole step, before its items (filter items in `for_each` instead)"
                 elif name in ("item", "index"):

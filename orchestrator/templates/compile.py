@@ -14,16 +14,17 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import meta, nodes
-
 from orchestrator.errors import TemplateError
-from orchestrator.templates.environment import ENV
 from orchestrator.templates.fast import Parts, Render, fast_fn, fast_parts, simple_parts
 from orchestrator.templates.limits import unwrap
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+
+    from jinja2 import nodes
+
+# Jinja (with its sandboxed environment, `environment.py`) is imported by the first template the
+# fast path cannot read, or render: a playbook of plain lookups never pays for it.
 
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
@@ -56,6 +57,8 @@ class Template:
         object.__setattr__(self, "render", render)
 
     def _render_jinja(self, scope: Mapping[str, Any]) -> Any:
+        import jinja2
+
         try:
             value = self._jinja(scope)
         except jinja2.UndefinedError as exc:
@@ -70,6 +73,15 @@ class Template:
             except jinja2.UndefinedError as exc:
                 raise TemplateError(f"{self.where}: {exc.message} in {self.source!r}") from None
         return unwrap(value)
+
+
+@functools.cache
+def global_names() -> frozenset[str]:
+    """The names every template has besides its scope's: Jinja's globals (`range`, `dict`,
+    `namespace`, ...) as the environment sets them."""
+    from orchestrator.templates.environment import ENV
+
+    return frozenset(ENV.globals)
 
 
 def is_template(value: Any) -> bool:
@@ -108,6 +120,11 @@ def _analyse(source: str, expression: bool) -> _Analysis:
         refs = frozenset(str(keys[0]) for name, keys in chains if name == "steps" and keys)
         reads_all = any(name == "steps" and not keys for name, keys in chains)
         return expr is not None, refs, names, slow, parts, reads_all
+    import jinja2
+    from jinja2 import meta, nodes
+
+    from orchestrator.templates.environment import ENV
+
     try:
         ast = ENV.parse("{{ " + expr + " }}" if expr is not None else source)
     except jinja2.TemplateSyntaxError as exc:
@@ -131,6 +148,8 @@ def _lazy_jinja(source: str, expr: str | None) -> Render:
 
     def render(scope: Mapping[str, Any]) -> Any:
         if not compiled:
+            from orchestrator.templates.environment import ENV
+
             if expr is not None:
                 compiled_expr = ENV.compile_expression(expr, undefined_to_none=False)
                 compiled.append(lambda s: compiled_expr(s))
@@ -142,6 +161,8 @@ def _lazy_jinja(source: str, expr: str | None) -> Render:
 
 
 def _step_refs(ast: nodes.Node) -> Iterator[str]:
+    from jinja2 import nodes
+
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         target = getattr(node, "node", None)
         if not (isinstance(target, nodes.Name) and target.name == "steps"):

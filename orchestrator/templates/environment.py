@@ -83,4 +83,3 @@ def _to_json(value: Any) -> str:
 
 
 ENV = _environment()
-GLOBAL_NAMES = frozenset(ENV.globals)

@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Installed, and needed by no part of a one-step `set` run with JSON logs.
-UNUSED = ("rich", "pygments", "attr", "tornado", "aiohttp", "httpx", "boto3")
+UNUSED = ("rich", "pygments", "attr", "tornado", "aiohttp", "httpx", "boto3", "jinja2")
+ONE_STEP = "name: one\nsteps:\n  - id: one\n    set: 1\n"
 
 
-def imported_by_a_run(tmp_path: Path, *args: str) -> dict[str, Any]:
+def imported_by_a_run(tmp_path: Path, *args: str, text: str = ONE_STEP) -> dict[str, Any]:
     """Run `orchestrate one.yml ARGS` in a fresh interpreter (stderr a pipe); which of `UNUSED` it
     imported, its exit status and its log lines."""
     playbook = tmp_path / "one.yml"
-    playbook.write_text("name: one\nsteps:\n  - id: one\n    set: 1\n", encoding="utf-8")
+    playbook.write_text(text, encoding="utf-8")
     code = (
         "import json, sys\nfrom orchestrator.cli.main import main\n"
         f"code = main([{str(playbook)!r}, *{list(args)!r}])\n"
@@ -48,6 +49,27 @@ def test_a_run_with_json_logs_imports_no_console_renderer_and_no_http_client(tmp
     assert report["imported"] == []
     events = [json.loads(line)["event"] for line in report["logs"]]
     assert events[0] == "run.started" and events[-1] == "run.finished"
+
+
+def test_templates_of_plain_lookups_render_without_importing_jinja(tmp_path: Path) -> None:
+    """`{{ item }}`, `{{ vars.x }}`, `{{ steps.a.output[0] }}` and text around them are read and
+    rendered by plain lookups: Jinja (about 45 ms of start-up) is not imported."""
+    text = (
+        "name: lookups\nvars: {x: 1}\nsteps:\n"
+        "  - id: a\n    for_each: [1, 2]\n    set: {v: '{{ item }}', w: 'n-{{ index }}-{{ vars.x }}'}\n"
+        "  - id: b\n    set: {first: '{{ steps.a.output[0].v }}'}\n"
+    )
+    report = imported_by_a_run(tmp_path, "--format", "json", text=text)
+    assert report["code"] == 0, report["logs"]
+    assert report["imported"] == []
+
+
+def test_a_template_that_needs_jinja_imports_it_and_renders(tmp_path: Path) -> None:
+    """A filter, a call or a `{% %}` block is Jinja's: it is imported for the template that needs it."""
+    text = "name: jinja\nsteps:\n  - id: a\n    set: {v: '{{ range(3) | list | length }}'}\n"
+    report = imported_by_a_run(tmp_path, "--format", "json", text=text)
+    assert report["code"] == 0, report["logs"]
+    assert report["imported"] == ["jinja2"]
 
 
 def test_console_logs_keep_what_structlog_formats_them_with(tmp_path: Path) -> None:
