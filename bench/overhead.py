@@ -10,7 +10,7 @@ at most) is measured apart, in `timeline_rounds` rounds of the same four runs (l
 timeline on and off), each on-off pair back to back and in alternating order (on first in even
 rounds, off first in odd ones), so that neither side always runs after the other (a pool's worker
 processes still exiting, a warmer cache); the figure is the median of the rounds' on / off slope
-ratios. One run of this machine varies by 10-40%, a cost of a few per cent needs many rounds.
+ratios. One run on this machine varies by 10-40%: a cost of a few per cent needs many rounds.
 
     .venv/bin/python -m bench.overhead [--quick] [--profile asyncio|threads|processes]
 """
@@ -62,7 +62,7 @@ class Sizes:
     timeline_rounds: int
 
 
-FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=1_000, repeat=7, timeline_rounds=31)
+FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=1_000, repeat=7, timeline_rounds=61)
 QUICK = Sizes({"asyncio": 1_000, "threads": 500, "processes": 200}, steps=40, repeat=1, timeline_rounds=2)
 SMALL_STEPS = 10
 
