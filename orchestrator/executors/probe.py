@@ -2,10 +2,10 @@
 
 A run's timeline wraps the calls of sampled items in a probe before an executor gets them; the
 probe runs wherever the executor runs the call (a pool thread, a worker process, a Dask worker)
-and hands back the result with the measurements as one plain tuple, `Measured` (a tuple, not an
-object: it crosses a pipe back from a worker process, where a class instance costs a class lookup to
-unpickle). Clocks:
-`time.perf_counter` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine, so
+and hands back the result with the measurements as one plain tuple, `Measured`: it crosses a pipe
+back from a worker process, where a class instance would cost a class lookup to unpickle.
+
+Clocks: `time.perf_counter` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine, so
 a worker process's start and end line up with the controller's; `time.thread_time` is the CPU
 time of the thread that ran the call. In a worker process, one `getrusage(RUSAGE_THREAD)` (Linux)
 before and after the call gives its CPU time and its voluntary context switches: how often it
