@@ -69,6 +69,12 @@ def _env(folder: Path) -> dict[str, str]:
     )
 
 
+def _succeeded_before_its_kill(run_id: str, code: int | None, stderr: str) -> bool:
+    """Whether a resume was refused because the run had recorded its success: the kill came as
+    its process was exiting."""
+    return code == 2 and f"run {run_id} succeeded: there is nothing to resume" in stderr
+
+
 class Deploy:
     """One deploy of its own (its names, its bucket, its history) against the shared sandbox."""
 
@@ -99,7 +105,12 @@ class Deploy:
             if kill_resume_too and resumes == 1:
                 resume_log = self.folder / "resume.log"
                 resumed = start("resume", run_id, env=self.env, log=resume_log)
-                wait_for(resume_log, resumed, "run.started")
+                try:
+                    wait_for(resume_log, resumed, "run.started")
+                except AssertionError:
+                    if _succeeded_before_its_kill(run_id, resumed.returncode, resume_log.read_text()):
+                        break
+                    raise
                 time.sleep(run_seconds / 4)
                 if resumed.poll() is None:
                     survivors_checked += kill_and_check_nothing_survives(resumed)
@@ -107,8 +118,8 @@ class Deploy:
                 assert resumed.returncode == 0, resume_log.read_text()[-3000:]
                 break
             done = orchestrate("resume", run_id, "--format", "json", env=self.env)
-            if done.returncode == 2 and f"run {run_id} succeeded: there is nothing to resume" in done.stderr:
-                break  # the kill came after the run had recorded its success, as its process exited
+            if _succeeded_before_its_kill(run_id, done.returncode, done.stderr):
+                break
             assert done.returncode in (0, 1), done.stderr[-3000:]
             out = json.loads(done.stdout)
             why = str([(s["id"], s["error"]) for s in out["steps"] if s["status"] == "failed"])
