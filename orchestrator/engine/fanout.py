@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from orchestrator.engine.events import item_hook
-from orchestrator.engine.timeline import HEAD, traced_item
+from orchestrator.engine.timeline import HEAD, SAMPLE, traced_item
 from orchestrator.errors import describe
 
 if TYPE_CHECKING:
@@ -134,16 +134,17 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
     look_at, looked_index, span = 1, 0, 1
 
     # Sampled items are traced (`engine/timeline.py`): the first HEAD, then the next one taken after
-    # each look at the clock. An item not traced costs the one comparison with `sample_at`.
+    # a look at the clock SAMPLE after the last. An item not traced costs one comparison with `sample_at`.
     tracing = runner.state.timeline is not None
     sample_at = 0 if tracing else _NEVER
+    sampled_at = 0.0
 
     def grow(index: int) -> None:
         size = max(index + 1, 2 * len(outputs))
         outputs.extend([None] * ((size if total is None else min(size, total)) - len(outputs)))
 
     async def worker() -> None:
-        nonlocal done, stop, turned, looked_at, slice_end, look_at, looked_index, span, sample_at
+        nonlocal done, stop, turned, looked_at, slice_end, look_at, looked_index, span, sample_at, sampled_at
         for index, item in pending:  # never awaits between next() calls: safe to share
             if stop:
                 return  # this item is not started
@@ -181,9 +182,9 @@ async def fan_out(runner: StepRunner, scope: Mapping[str, Any], source: Iterable
             # Between items, never between taking an item and starting it: an item taken is run.
             if index >= look_at:
                 items_finished(step, done, len(failures))
-                if tracing and sample_at > index:
-                    sample_at = index + 1
                 now = clock()
+                if tracing and sample_at > index and now - sampled_at >= SAMPLE:
+                    sample_at, sampled_at = index + 1, now
                 if now < slice_end:
                     pace = (now - looked_at) / max(index - looked_index, 1)
                     span = min(_MAX_SPAN, max(1, int(_LOOK / pace))) if pace > 0 else _MAX_SPAN

@@ -3,17 +3,18 @@ each retry's attempt and wait, each wait for a named limit, and each stall of th
 
 What it costs, and so what is kept. A `for_each` item's own cost in the engine is about a
 microsecond on the event loop (`../shared/MEASURED.md`); timing it, finding its lane and keeping a
-record costs about as much again, so items are sampled, never all timed:
+record costs about as much again (a call off the loop, wrapped in a `Probe`, some 30 µs in a worker
+process), so items are sampled, never all timed:
 
 - the first `HEAD` items of every step are traced (the first waves, what the advisor needs);
-- after that, the next item taken after each look at the clock the fan-out makes anyway (about
-  every 2 ms of a fast fan-out, see `fanout._LOOK`; after every item when items take longer than
-  that, so slow items, the ones a timeline is read for, are all traced);
+- after that, one every `SAMPLE` seconds of the step, whatever its pace: the next item taken after
+  a look at the clock (which the fan-out makes anyway, about every 2 ms, see `fanout._LOOK`) at
+  least `SAMPLE` after the last traced one;
 - a step keeps at most `MAX_ITEMS` item spans: when it has that many, every other one is dropped
   (evenly over the step) and from then on one traced item in two is kept (then one in four, ...).
 
 The call of a step without `for_each` that runs off the loop is traced likewise: the first `HEAD`
-of a run (every step of most playbooks), then the first to start after each `STEP_SAMPLE` seconds,
+of a run (every step of most playbooks), then the first to start after each `SAMPLE` seconds,
 so a generated playbook of thousands of small steps pays for a few of them.
 
 An item that is not traced costs one integer comparison. A traced item's call is wrapped in a
@@ -45,8 +46,8 @@ if TYPE_CHECKING:
 HEAD = 100
 #: A step keeps at most this many item spans (see the module docstring).
 MAX_ITEMS = 10_000
-#: Past the first HEAD single-call steps of a run, one is traced per this many seconds.
-STEP_SAMPLE = 0.02
+#: Past the first HEAD items of a step (single-call steps of a run), one is traced per this many seconds.
+SAMPLE = 0.02
 #: `ORCHESTRATOR_TIMELINE=off` records no timeline and gives no advice (for measuring their cost).
 SWITCH = "ORCHESTRATOR_TIMELINE"
 LOOP = "loop"
@@ -153,7 +154,7 @@ class Timeline:
         if self._steps_seen <= HEAD:
             return True
         now = _clock()
-        if now - self._step_traced_at < STEP_SAMPLE:
+        if now - self._step_traced_at < SAMPLE:
             return False
         self._step_traced_at = now
         return True
