@@ -6,11 +6,15 @@ Per-item (per-step) cost is a slope: (T(large) - T(small)) / (large - small), ea
 loop creation), on both sides alike; the engine's one-off cost is reported separately.
 
 The engine runs with its timeline and tag advisor on, as users run it. What they cost (target: 5%
-at most) is measured apart, in `timeline_rounds` rounds of the same four runs (large and small, the
-timeline on and off), each on-off pair back to back and in alternating order (on first in even
-rounds, off first in odd ones), so that neither side always runs after the other (a pool's worker
-processes still exiting, a warmer cache); the figure is the median of the rounds' on / off slope
-ratios. One run on this machine varies by 10-40%: a cost of a few per cent needs many rounds.
+at most) is measured apart, in rounds of the same four runs (large and small, the timeline on and
+off), each on-off pair back to back and in alternating order (on first in even rounds, off first in
+odd ones), so that neither side always runs after the other (a pool's worker processes still
+exiting, a warmer cache); the figure is the median of the rounds' on / off slope ratios, with its 95%
+confidence interval. One run on this machine varies by about 10% (a pool's runs more: three
+processes share two cores), so one round's ratio by 15%: a cost of a few per cent needs many rounds,
+and rounds are added until the interval is narrow enough (`Sizes.timeline_rounds`). The small runs
+are past the timeline's traced head (its first `HEAD` items or single-call steps, timed in full),
+so that cost, paid once per step or run, is reported apart from the slope.
 
     .venv/bin/python -m bench.overhead [--quick] [--profile asyncio|threads|processes]
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import math
 import os
 import pstats
 import statistics
@@ -33,7 +38,7 @@ from bench import workloads
 from bench.common import ROOT, Cell, measure_rounds, ratio, say, table, timed_run, verdict
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,12 @@ class Sizes:
     items: dict[str, int]  # the large `for_each`, per executor
     steps: int
     repeat: int
-    timeline_rounds: int
+    #: Rounds of a timeline comparison: at least the first, at most the second (see `timeline_cost`).
+    timeline_rounds: tuple[int, int]
 
 
-FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=1_000, repeat=7, timeline_rounds=61)
-QUICK = Sizes({"asyncio": 1_000, "threads": 500, "processes": 200}, steps=40, repeat=1, timeline_rounds=2)
+FULL = Sizes({"asyncio": 10_000, "threads": 5_000, "processes": 2_000}, steps=1_000, repeat=7, timeline_rounds=(61, 201))
+QUICK = Sizes({"asyncio": 1_000, "threads": 500, "processes": 200}, steps=40, repeat=1, timeline_rounds=(2, 2))
 SMALL_STEPS = 10
 
 
@@ -95,6 +101,9 @@ def _plan(text: str, n: int, config: Any) -> Any:
 
 #: What a run's timeline and advisor may cost, engine time with them over engine time without.
 TIMELINE_MAX = 1.05
+#: Rounds are added while the 95% interval of the timeline's on / off ratio is wider than this either side.
+TIMELINE_PRECISION = 0.02
+ROUNDS_MORE = 20
 
 
 def engine_cell(text: str, n: int, config: Any, timeline: bool = True) -> Cell:
@@ -176,11 +185,12 @@ def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> di
     item_bare = slope(best["bare_large"], best["bare_small"], big, small)
     step_engine = slope(best["engine_steps_large"], best["engine_steps_small"], sizes.steps, SMALL_STEPS)
     step_bare = slope(best["bare_steps_large"], best["bare_steps_small"], sizes.steps, SMALL_STEPS)
-    item_on, item_off, item_timeline = timeline_cost(
-        for_each_text(lane), (big, small), (big, small), config, sizes.timeline_rounds
-    )
-    step_on, step_off, step_timeline = timeline_cost(
-        (steps_text(lane, sizes.steps), steps_text(lane, SMALL_STEPS)), (0, 0), (sizes.steps, SMALL_STEPS),
+    # The timeline's small runs are past its traced head (`timeline.HEAD` items of a step, single-call
+    # steps of a run), so that what a run pays once stays out of the slope; it is reported apart.
+    item_small, step_small = past_head(small, big), past_head(SMALL_STEPS, sizes.steps)
+    item_cost = timeline_cost(for_each_text(lane), (big, item_small), (big, item_small), config, sizes.timeline_rounds)
+    step_cost = timeline_cost(
+        (steps_text(lane, sizes.steps), steps_text(lane, step_small)), (0, 0), (sizes.steps, step_small),
         config, sizes.timeline_rounds,
     )
     return {
@@ -189,37 +199,75 @@ def measure_lane(lane: Lane, sizes: Sizes, config: Any, start_method: str) -> di
         "item_engine_us": item_engine, "item_bare_us": item_bare, "item_ratio": ratio(item_engine, item_bare),
         "item_target_max": lane.target_max,
         "step_engine_us": step_engine, "step_bare_us": step_bare, "step_ratio": ratio(step_engine, step_bare),
-        "item_timeline_on_us": item_on, "item_timeline_off_us": item_off, "item_timeline_ratio": item_timeline,
-        "step_timeline_on_us": step_on, "step_timeline_off_us": step_off, "step_timeline_ratio": step_timeline,
-        "timeline_target_max": TIMELINE_MAX, "timeline_rounds": sizes.timeline_rounds,
+        **timeline_fields("item", item_cost, item_small), **timeline_fields("step", step_cost, step_small),
+        "timeline_target_max": TIMELINE_MAX,
         "engine_run_small_ms": best["engine_small"] * 1e3,
         "times_s": best,
     }
 
 
+@dataclass(frozen=True)
+class TimelineCost:
+    """What the timeline costs per unit (item or step), from paired rounds (see `timeline_cost`)."""
+
+    on_us: float  # median slope with the timeline on
+    off_us: float  # and off
+    ratio: float  # median of the rounds' on / off slope ratios
+    low: float  # its 95% confidence interval (distribution-free, from the order statistics)
+    high: float
+    rounds: int
+    one_off_ms: float  # median of the small runs' on - off: what a run pays once (the traced head)
+
+
+def median_interval(values: Sequence[float]) -> tuple[float, float]:
+    """A 95% confidence interval of the median of `values`, from their order statistics (the
+    binomial ranks n/2 ± 0.98·√n): no assumption on the distribution, which is skewed here."""
+    ordered = sorted(values)
+    n = len(ordered)
+    half = 0.98 * math.sqrt(n)
+    low, high = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
+    return ordered[low], ordered[high]
+
+
 def timeline_cost(
-    text: str | tuple[str, str], n: tuple[int, int], units: tuple[int, int], config: Any, rounds: int
-) -> tuple[float, float, float]:
-    """The timeline's cost per unit: (median slope on, median slope off, median of the rounds'
-    on / off slope ratios), from `rounds` rounds of a large and a small run with the timeline on
-    and off, each pair back to back in alternating order (see the module docstring). `text` is one
-    playbook run with n[0] and n[1] items, or two playbooks (large, small) of that many steps."""
+    text: str | tuple[str, str], n: tuple[int, int], units: tuple[int, int], config: Any, rounds: tuple[int, int]
+) -> TimelineCost:
+    """The timeline's cost per unit from rounds of a large and a small run with the timeline on and
+    off, each on / off pair back to back, in alternating order (see the module docstring). At least
+    `rounds[0]` rounds; then more, `ROUNDS_MORE` at a time up to `rounds[1]`, while the 95% interval
+    of the median ratio is wider than ±`TIMELINE_PRECISION` (a rule on the interval's width, never
+    on the figure). `text` is one playbook run with n[0] and n[1] items, or two playbooks (large,
+    small) of that many steps."""
     large_text, small_text = (text, text) if isinstance(text, str) else text
     on = (engine_cell(large_text, n[0], config), engine_cell(small_text, n[1], config))
     off = (engine_cell(large_text, n[0], config, timeline=False), engine_cell(small_text, n[1], config, timeline=False))
     for cell in (*on, *off):  # warm-up
         cell()
     slopes: dict[bool, list[float]] = {True: [], False: []}
-    for round_no in range(rounds):
-        order = (True, False) if round_no % 2 == 0 else (False, True)
-        times: dict[tuple[bool, int], float] = {}
-        for size in (0, 1):
-            for timeline in order:
-                times[timeline, size] = (on if timeline else off)[size]()
-        for timeline in (True, False):
-            slopes[timeline].append(slope(times[timeline, 0], times[timeline, 1], *units))
-    ratios = [ratio(a, b) for a, b in zip(slopes[True], slopes[False], strict=True)]
-    return statistics.median(slopes[True]), statistics.median(slopes[False]), statistics.median(ratios)
+    one_off: list[float] = []
+    ratios: list[float] = []
+    least, most = rounds
+    while len(ratios) < least or (len(ratios) < most and _wide(ratios)):
+        for _ in range(least if not ratios else min(ROUNDS_MORE, most - len(ratios))):
+            order = (True, False) if len(ratios) % 2 == 0 else (False, True)
+            times: dict[tuple[bool, int], float] = {}
+            for size in (0, 1):
+                for timeline in order:
+                    times[timeline, size] = (on if timeline else off)[size]()
+            for timeline in (True, False):
+                slopes[timeline].append(slope(times[timeline, 0], times[timeline, 1], *units))
+            ratios.append(ratio(slopes[True][-1], slopes[False][-1]))
+            one_off.append((times[True, 1] - times[False, 1]) * 1e3)
+    low, high = median_interval(ratios)
+    return TimelineCost(
+        statistics.median(slopes[True]), statistics.median(slopes[False]), statistics.median(ratios),
+        low, high, len(ratios), statistics.median(one_off),
+    )
+
+
+def _wide(ratios: Sequence[float]) -> bool:
+    low, high = median_interval(ratios)
+    return (high - low) / 2 > TIMELINE_PRECISION
 
 
 def plan_cost(sizes: Sizes, config: Any, repeat: int) -> float:
@@ -267,11 +315,7 @@ def report(section: dict[str, Any]) -> str:
         steps.append([f"{name} ({lane['kind']})", f"{lane['steps']}", _us(lane["step_bare_us"]),
                       _us(lane["step_engine_us"]), f"{lane['step_ratio']:.2f}x"])
         if "item_timeline_ratio" in lane:
-            timeline.extend(
-                [f"{name} ({lane['kind']})", unit, _us(lane[f"{unit}_timeline_off_us"]), _us(lane[f"{unit}_timeline_on_us"]),
-                 f"{lane[f'{unit}_timeline_ratio']:.2f}x (≤ {lane['timeline_target_max']}: {verdict(timeline_holds(lane, unit))})"]
-                for unit in ("item", "step")
-            )
+            timeline.extend(_timeline_row(name, lane, unit) for unit in ("item", "step"))
     return (
         "Per `for_each` item (no-op):\n\n"
         + table(["executor", "items at concurrency", "bare baseline", "bare µs/item", "engine µs/item",
@@ -279,12 +323,30 @@ def report(section: dict[str, Any]) -> str:
         + "\n\nPer step (independent no-op steps; baseline: one bare task / executor call per step, all at once):\n\n"
         + table(["executor", "steps", "bare µs/step", "engine µs/step", "engine / bare"], steps)
         + ("\n\nWhat the timeline and the tag advisor cost (the same runs with `ORCHESTRATOR_TIMELINE=off`, "
-           f"{_rounds(section)} rounds, each on / off pair back to back in alternating order; medians over the "
-           "rounds of the slopes and of each round's on / off):\n\n"
-           + table(["executor", "per", "µs, timeline off", "µs, timeline on", "on / off"], timeline) if timeline else "")
+           "in rounds, each on / off pair back to back in alternating order; medians over the rounds of the "
+           "slopes and of each round's on / off, with the 95% interval of that median; the small runs past the "
+           "traced head, whose cost a run pays once and is shown apart):\n\n"
+           + table(["executor", "per", "sizes", "rounds", "µs, timeline off", "µs, timeline on", "on / off",
+                    "95% interval", "once per run, ms"], timeline) if timeline else "")
         + f"\n\nLoad + plan: {section['plan_us_per_step']:.0f} µs per step. Slopes between two sizes, each time the "
         f"best of {section['repeat']} interleaved runs; worker processes start with {section['start_method']}."
     )
+
+
+def past_head(small: int, large: int) -> int:
+    """The small size of a timeline comparison: `small` more than the traced head, below `large`."""
+    from orchestrator.engine.timeline import HEAD
+
+    return min(HEAD + small, large // 2)
+
+
+def timeline_fields(unit: str, cost: TimelineCost, small: int) -> dict[str, Any]:
+    return {
+        f"{unit}_timeline_on_us": cost.on_us, f"{unit}_timeline_off_us": cost.off_us,
+        f"{unit}_timeline_ratio": cost.ratio, f"{unit}_timeline_ratio_ci95": [cost.low, cost.high],
+        f"{unit}_timeline_rounds": cost.rounds, f"{unit}_timeline_one_off_ms": cost.one_off_ms,
+        f"{unit}_timeline_small": small,
+    }
 
 
 def timeline_holds(lane: dict[str, Any], unit: str) -> bool:
@@ -296,8 +358,15 @@ def timeline_holds(lane: dict[str, Any], unit: str) -> bool:
     return on > 0 and off > 0 and 0 < paired_ratio <= limit
 
 
-def _rounds(section: dict[str, Any]) -> int:
-    return max((lane.get("timeline_rounds", 0) for lane in section["lanes"].values()), default=0)
+def _timeline_row(name: str, lane: dict[str, Any], unit: str) -> list[str]:
+    low, high = lane[f"{unit}_timeline_ratio_ci95"]
+    large = lane["items" if unit == "item" else "steps"]
+    return [
+        f"{name} ({lane['kind']})", unit, f"{large:,} / {lane[f'{unit}_timeline_small']:,}",
+        str(lane[f"{unit}_timeline_rounds"]), _us(lane[f"{unit}_timeline_off_us"]), _us(lane[f"{unit}_timeline_on_us"]),
+        f"{lane[f'{unit}_timeline_ratio']:.2f}x (≤ {lane['timeline_target_max']}: {verdict(timeline_holds(lane, unit))})",
+        f"{low:.2f}-{high:.2f}", f"{lane[f'{unit}_timeline_one_off_ms']:.1f}",
+    ]
 
 
 def _us(value: float) -> str:

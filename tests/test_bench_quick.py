@@ -91,6 +91,11 @@ def test_every_cell_and_ratio_is_measured(quick: Any) -> None:
     assert set(lanes) == {"asyncio", "threads", "processes"}
     for lane in lanes.values():
         assert {"item_engine_us", "item_bare_us", "item_ratio", "step_engine_us", "step_bare_us"} <= set(lane)
+        for unit in ("item", "step"):  # the timeline's cost: both sides, its interval, past the traced head
+            low, high = lane[f"{unit}_timeline_ratio_ci95"]
+            assert low <= lane[f"{unit}_timeline_ratio"] <= high, (lane, unit)
+            assert lane[f"{unit}_timeline_rounds"] >= 2
+            assert lane[f"{unit}_timeline_small"] < (lane["items"] if unit == "item" else lane["steps"])
     for row in data["scale"]["sizes"].values():
         for side in ("engine", "pool"):
             assert row[side]["peak_mib"] > 0 and row[side]["seconds"] > 0
@@ -145,3 +150,15 @@ def test_dask_overhead_quick_prints_both_sides_and_their_ratio() -> None:
     figures = {line.split()[0]: float(line.split()[-5 if "ratio" in line else -4]) for line in done.stdout.splitlines()[1:]}
     assert set(figures) == {"client.map", "DaskExecutor.run", "ratio"}
     assert all(math.isfinite(v) and v > 0 for v in figures.values())
+
+
+def test_the_median_interval_brackets_the_median_and_narrows_with_more_rounds() -> None:
+    from bench.overhead import median_interval
+
+    few = [1.0 + (i % 7 - 3) / 100 for i in range(21)]
+    many = few * 10
+    low, high = median_interval(few)
+    assert low <= sorted(few)[10] <= high
+    wide, narrow = high - low, median_interval(many)[1] - median_interval(many)[0]
+    assert narrow < wide
+    assert median_interval([1.0, 2.0]) == (1.0, 2.0)
