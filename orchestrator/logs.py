@@ -126,6 +126,7 @@ def configure(settings: LogSettings, stream: TextIO | None = None) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             mask_secrets,
+            *((leading_keys_first,) if settings.format == "json" else ()),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -273,6 +274,19 @@ def ships_secrets() -> bool:
     processes: only when `configure` set up this process's logs, so the processor that takes the
     key out of each line (`mask_secrets`) is there, in this process and in the workers."""
     return _ACTIVE is not None
+
+
+#: The first keys of a JSON log line, in this order where present; the event's own fields follow.
+LEADING_KEYS = ("timestamp", "level", "event", "run_id", "step", "kind", "executor", "index", "attempt", "worker")
+
+
+def leading_keys_first(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the context and the event's name in one order on every line (the run's
+    context comes from context variables, which keep no order), so a reader finds them in place and
+    two runs' logs diff line by line."""
+    ordered = {key: event_dict.pop(key) for key in LEADING_KEYS if key in event_dict}
+    ordered.update(event_dict)
+    return ordered
 
 
 def mask_secrets(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -266,6 +266,23 @@ def test_logs_are_json_lines_on_a_non_terminal_stderr() -> None:
     assert {"step.started", "step.finished", "playbook.log"} <= set(names)
 
 
+@pytest.mark.parametrize("playbook", ["passing.yml", "worker_logs.yml"])
+def test_json_log_lines_put_time_level_event_and_context_first_in_one_order(playbook: str) -> None:
+    """Every JSON log line, the engine's and a worker process's alike, starts `timestamp`, `level`,
+    `event`, then the context it has (run, step, kind, executor, index, attempt) in that order."""
+    from orchestrator.logs import LEADING_KEYS
+
+    done = orchestrate(str(PLAYBOOKS / playbook), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert any(e.get("step") == "warnings" and "index" in e for e in lines) or playbook == "passing.yml"
+    for event in lines:
+        keys = list(event)
+        assert keys[:3] == ["timestamp", "level", "event"], keys
+        leading = [k for k in keys if k in LEADING_KEYS]
+        assert keys[: len(leading)] == leading == sorted(leading, key=LEADING_KEYS.index), keys
+
+
 def test_sigint_cancels_the_running_step_runs_finally_and_exits_130(tmp_path: Path) -> None:
     """Ctrl-C during a long shell step: the step is cancelled, its program killed, `finally` runs,
     the JSON result says `interrupted`, and the exit code is 130 within seconds."""
