@@ -4,7 +4,9 @@
     .venv/bin/python -m bench --quick   # small sizes, < 60 s: checks every figure is produced (finite),
                                         # asserts no timing, writes bench/results/quick.json, leaves docs alone
 
-Exit status 1 if a figure is missing or not finite; targets missed are reported, never failed on.
+Each section is measured in a fresh interpreter (`bench/section.py`), so that none depends on what
+the ones before it left in the process. Exit status 1 if a figure is missing or not finite; targets
+missed are reported, never failed on.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench import adaptive, cli, journal, overhead, pool_auto, scale, talk_table
 from bench.common import (
@@ -34,9 +36,7 @@ from bench.common import (
     wait_until_idle,
     write_json,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from bench.section import SECTIONS
 
 DOCS = ROOT / "docs"
 #: Benches other engineers own; run as scripts in full mode when present, their output kept verbatim.
@@ -60,34 +60,21 @@ def main(argv: list[str] | None = None) -> int:
         for problem in found:
             say(f"problem: {problem}")
         return 1 if found else 0
-    from orchestrator.logs import LogSettings, configure
-
-    # A program configures logging; the engine's per-step info events are filtered, as in a quiet run.
-    configure(LogSettings(level="warning"))
     quick = args.quick
     wait_idle = args.wait_idle if args.wait_idle is not None else (0.0 if quick else 900.0)
     out = args.out or RESULTS / ("quick.json" if quick else "latest.json")
     started = time.perf_counter()
     results: dict[str, Any] = {"mode": "quick" if quick else "full", "machine": machine()}
-    sections: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], str]]] = [
-        ("talk_table", lambda: talk_table.run(talk_table.QUICK if quick else talk_table.FULL), talk_table.report),
-        ("overhead", lambda: overhead.run(overhead.QUICK if quick else overhead.FULL), overhead.report),
-        ("scale", lambda: scale.run(scale.QUICK if quick else scale.FULL), scale.report),
-        ("journal", lambda: journal.run(journal.QUICK if quick else journal.FULL), journal.report),
-        ("cli", lambda: cli.run(cli.QUICK if quick else cli.FULL), cli.report),
-        ("adaptive", lambda: adaptive.run(adaptive.QUICK if quick else adaptive.FULL), adaptive.report),
-        ("pool_auto", lambda: pool_auto.run(pool_auto.QUICK if quick else pool_auto.FULL), pool_auto.report),
-    ]
-    for name, measure, report in sections:
+    for name, module in SECTIONS.items():
         busy = wait_until_idle(wait_idle) if wait_idle > 0 else busy_fraction()
         section_started, load_before = time.perf_counter(), os.getloadavg()[0]
-        results[name] = measure()
+        results[name] = measure_section(name, quick)
         results[name]["section_seconds"] = time.perf_counter() - section_started
         # Other work on this machine is the context of every figure: record how busy it was.
         results[name]["load_average_1m"] = {"start": load_before, "end": os.getloadavg()[0]}
         if busy is not None:
             results[name]["cpu_busy_before"] = busy
-        print(f"\n## {name}\n\n{report(results[name])}\n", flush=True)
+        print(f"\n## {name}\n\n{module.report(results[name])}\n", flush=True)
     if not quick and not args.skip_external:
         results["external"] = run_external()
     results["targets"] = targets(results)
@@ -106,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     for problem in found:
         say(f"problem: {problem}")
     return 1 if found else 0
+
+
+def measure_section(name: str, quick: bool) -> dict[str, Any]:
+    """One section, measured in a fresh interpreter (`bench/section.py` says why)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / f"{name}.json"
+        command = [sys.executable, "-m", "bench.section", name, str(out), *(["--quick"] if quick else [])]
+        subprocess.run(command, cwd=ROOT, check=True)
+        data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return data
 
 
 def run_external() -> dict[str, Any]:
