@@ -277,7 +277,8 @@ Three kinds of work, each run every way by hand and by the engine (a one-step pl
   so a slow spell hits every cell alike. RSS figures are the median of fresh subprocesses. Before each
   section the suite waits (up to 15 minutes) until other processes use less than 25% of the CPUs, and
   records how busy they were: a CPU-bound process elsewhere takes one of the two cores, and with it
-  any parallel speed-up of the CPU workload.
+  any parallel speed-up of the CPU workload. Each section runs in a fresh interpreter
+  (`bench/section.py`), so none depends on what the sections before it left in the process.
 - Talk table: every cell runs the same functions (`bench/workloads.py`) and its time includes creating
   and closing its pool or HTTP session, as a script would. The engine's time includes loading and
   planning the playbook. The I/O server (`orchestrator.sandbox`, 50 ms latency) runs in its own
@@ -285,14 +286,16 @@ Three kinds of work, each run every way by hand and by the engine (a one-step pl
   forkserver is started (by the engine) before anything is timed. "asyncio" alone runs blocking and
   CPU functions inline on the loop, which is sequential.
 - Overhead: per-item and per-step costs are slopes between two sizes, which leave out one-off costs
-  (planning, pool start-up) on both sides alike; plans are built before timing.
+  (planning, pool start-up) on both sides alike; plans are built before timing. The timeline's cost
+  is the median of paired on / off rounds with its 95% interval (`bench/overhead.py` says how many
+  rounds and why); it is most of the suite's half hour.
 - Logging is configured at `warning` (structlog to stderr), so the engine's per-step `info` events
   are filtered as in a quiet run; the engine emits no per-item events.
 
 ## How to rerun
 
 ```console
-$ .venv/bin/python -m bench                  # everything; rewrites this page, the PNG and bench/results/latest.json
+$ .venv/bin/python -m bench                  # everything (about 30 min); rewrites this page, the PNGs and bench/results/latest.json
 $ .venv/bin/python -m bench --quick          # < 60 s smoke run: bench/results/quick.json, docs untouched
 $ .venv/bin/python -m bench.overhead         # one section alone (also: --profile asyncio|threads|processes)
 $ .venv/bin/python -m bench.scale
