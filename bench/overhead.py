@@ -246,18 +246,21 @@ def timeline_cost(
     slopes: dict[bool, list[float]] = {True: [], False: []}
     one_off: list[float] = []
     ratios: list[float] = []
+
+    def paired_round() -> None:
+        order = (True, False) if len(ratios) % 2 == 0 else (False, True)
+        times = {(timeline, size): (on if timeline else off)[size]() for size in (0, 1) for timeline in order}
+        for timeline in (True, False):
+            slopes[timeline].append(slope(times[timeline, 0], times[timeline, 1], *units))
+        ratios.append(ratio(slopes[True][-1], slopes[False][-1]))
+        one_off.append((times[True, 1] - times[False, 1]) * 1e3)
+
     least, most = rounds
-    while len(ratios) < least or (len(ratios) < most and _wide(ratios)):
-        for _ in range(least if not ratios else min(ROUNDS_MORE, most - len(ratios))):
-            order = (True, False) if len(ratios) % 2 == 0 else (False, True)
-            times: dict[tuple[bool, int], float] = {}
-            for size in (0, 1):
-                for timeline in order:
-                    times[timeline, size] = (on if timeline else off)[size]()
-            for timeline in (True, False):
-                slopes[timeline].append(slope(times[timeline, 0], times[timeline, 1], *units))
-            ratios.append(ratio(slopes[True][-1], slopes[False][-1]))
-            one_off.append((times[True, 1] - times[False, 1]) * 1e3)
+    while len(ratios) < least:
+        paired_round()
+    while len(ratios) < most and _wide(ratios):
+        for _ in range(min(ROUNDS_MORE, most - len(ratios))):
+            paired_round()
     low, high = median_interval(ratios)
     return TimelineCost(
         statistics.median(slopes[True]), statistics.median(slopes[False]), statistics.median(ratios),

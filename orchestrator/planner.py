@@ -310,7 +310,6 @@ class _Planner:
             unknown = t.names - (known - {"item", "index"} if in_when else known) - extra
             if unknown:  # Jinja's globals last: a playbook of plain lookups need not import Jinja
                 unknown -= global_names()
-                known |= global_names()
             for name in sorted(unknown):
                 if name in ("item", "index") and in_when:
                     hint = "; `when` is decided once for the whole step, before its items (filter items in `for_each` instead)"
