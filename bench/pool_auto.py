@@ -50,7 +50,7 @@ def _cell(folder: Path, workers: int | str) -> Any:
     from orchestrator.config import Config, ExecutorSpec
 
     config = Config()
-    config = config.model_copy(update={"executors": {**config.executors, "blocking": ExecutorSpec(type="threads", workers=workers)}})
+    config = config.replace(executors={**config.executors, "blocking": ExecutorSpec(type="threads", workers=workers)})
     plan = orchestrator.plan(folder / "playbook.yml", config=config)
 
     def cell() -> float:

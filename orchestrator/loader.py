@@ -1,19 +1,24 @@
-"""Load: YAML text to a validated, frozen Playbook, or every problem in it, located."""
+"""Load: YAML text to a validated, frozen Playbook, or every problem in it, located.
+
+A playbook validated once is read back from the validated cache (`model/cache.py`): the records
+of an unchanged text need neither YAML parsing nor the validator.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.actions.registry import ActionRegistry, default_registry
 from orchestrator.errors import Diagnostic, PlaybookError
-from orchestrator.model.playbook import Playbook, playbook_model
-from orchestrator.model.source import SourceMap, YamlError, load_yaml, read_source
-from orchestrator.model.validation import diagnostics
+from orchestrator.model import cache
+from orchestrator.model.input_file import YamlError, read_source
+from orchestrator.model.playbook import Playbook
+
+if TYPE_CHECKING:
+    from orchestrator.model.source_map import SourceMap
 
 
 def load(path: str | os.PathLike[str], *, registry: ActionRegistry | None = None) -> Playbook:
@@ -29,6 +34,26 @@ def load(path: str | os.PathLike[str], *, registry: ActionRegistry | None = None
 def loads(text: str, *, file: str = "<playbook>", registry: ActionRegistry | None = None) -> Playbook:
     """Load and validate playbook text; `file` names it in errors and sets its folder."""
     registry = registry or default_registry()
+    entry = cache.key("playbook", file, text, tuple(registry.sources()))
+    found = cache.get(entry)
+    playbook = found if isinstance(found, Playbook) else None
+    if playbook is None:
+        playbook = _validate(text, file, registry)
+        cache.put(entry, playbook)
+    return playbook.replace(
+        path=Path(file) if not file.startswith("<") else None,
+        digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+    )
+
+
+def _validate(text: str, file: str, registry: ActionRegistry) -> Playbook:
+    from pydantic import ValidationError
+
+    from orchestrator.model.convert import to_record
+    from orchestrator.model.documents import playbook_model
+    from orchestrator.model.source import load_yaml
+    from orchestrator.model.validation import diagnostics
+
     try:
         data, smap = load_yaml(text, file)
     except YamlError as exc:
@@ -39,17 +64,15 @@ def loads(text: str, *, file: str = "<playbook>", registry: ActionRegistry | Non
     model = playbook_model(tuple(registry))
     problems: list[Diagnostic] = []
     try:
-        playbook = model.model_validate(data)
+        document = model.model_validate(data)
     except ValidationError as exc:
         problems.extend(diagnostics(exc, data, smap, model))
-        playbook = None
+        document = None
     problems.extend(_id_problems(data, smap))
-    if problems or playbook is None:
+    if problems or document is None:
         raise PlaybookError(problems)
-    playbook._path = Path(file) if not file.startswith("<") else None
-    playbook._source = smap
-    playbook._digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return playbook
+    playbook: Playbook = to_record(document)
+    return playbook.replace(source_map=smap)
 
 
 def _id_problems(data: dict[str, Any], smap: SourceMap) -> list[Diagnostic]:
@@ -75,4 +98,3 @@ def _id_problems(data: dict[str, Any], smap: SourceMap) -> list[Diagnostic]:
             else:
                 seen[sid] = (section, i)
     return out
-

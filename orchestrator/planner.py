@@ -375,13 +375,8 @@ def _concurrency(own: int | str | None, most: int | None, default: int) -> int:
     return own if isinstance(own, int) else default
 
 
-def _retry_policy(default: RetrySpec | None, own: RetrySpec | None) -> RetryPolicy:
-    if own is None:
-        spec = default or RetrySpec()
-    elif default is None:
-        spec = own
-    else:
-        spec = default.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+def _retry_policy(default: RetrySpec, own: RetrySpec | None) -> RetryPolicy:
+    spec = default if own is None else default.replace(**{k: getattr(own, k) for k in own.given})
     return RetryPolicy(spec)
 
 

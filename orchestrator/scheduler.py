@@ -70,7 +70,7 @@ class _Prepared:
 def _policy(retry: RetryArg) -> RetryPolicy | None:
     if retry is None:
         return None
-    spec = retry if isinstance(retry, RetrySpec) else RetrySpec.model_validate(retry)
+    spec = retry if isinstance(retry, RetrySpec) else RetrySpec.parse(retry)
     return RetryPolicy(spec) if spec.attempts > 1 else None
 
 
@@ -100,7 +100,7 @@ class Scheduler:
         self._retry = _policy(retry)
         self._timeout = _seconds(timeout)
         self._limits = {
-            name: Limit(name, spec if isinstance(spec, LimitSpec) else LimitSpec.model_validate(spec))
+            name: Limit(name, spec if isinstance(spec, LimitSpec) else LimitSpec.parse(spec))
             for name, spec in (limits or {}).items()
         }
         self._limit = self._named(limit)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.actions.registry import ActionRegistry, default_registry
-from orchestrator.model.playbook import playbook_model
+from orchestrator.model.documents import playbook_model
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

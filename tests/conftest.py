@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,11 @@ HERE = Path(__file__).parent
 # CLI runs started by the tests record no history in the user's state folder; the history tests
 # point ORCHESTRATOR_HISTORY at a file of their own.
 os.environ["ORCHESTRATOR_HISTORY"] = "off"
+# Nor do they write validated playbooks to the user's cache folder: one of the session's own, so
+# that loading a playbook twice (in the tests and in the CLI runs they start) uses the cache as
+# users' runs do.
+os.environ["ORCHESTRATOR_CACHE"] = tempfile.mkdtemp(prefix="orchestrator-cache-")
+atexit.register(shutil.rmtree, os.environ["ORCHESTRATOR_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ RESOURCES = ("networks", "vms", "load_balancers", "dns_records", "lb_members")
 
 
 def _aws(moto_url: str) -> tuple[Config, TargetSettings]:
-    config = Config.model_validate({"aws": {"endpoint_url": moto_url, "region": "us-east-1"}})
+    config = Config.parse({"aws": {"endpoint_url": moto_url, "region": "us-east-1"}})
     return config, TargetSettings(aws_credentials=dict(CREDENTIALS))
 
 

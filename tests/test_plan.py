@@ -36,7 +36,7 @@ def test_kinds_are_inferred_from_actions_and_stated(plan_of: Callable[..., orche
 
 def test_configuration_says_where_a_kind_runs(plan_of: Callable[..., orchestrator.Plan]) -> None:
     """The same playbook planned with cpu on threads reports the threads executor."""
-    config = Config.model_validate({"executors": {
+    config = Config.parse({"executors": {
         "non-blocking": {"type": "asyncio"}, "blocking": {"type": "threads"}, "cpu": {"type": "threads", "workers": 4}}})
     plan = plan_of(f"name: c\nsteps:\n  - {{id: heavy, kind: cpu, call: '{H}:burn'}}\n", config=config)
     assert plan.step("heavy").executor == "threads"

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NotRequired
-
-from pydantic import ConfigDict, Field
-from typing_extensions import TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestrator.actions.aws_clients import AwsClients, AwsRequest, call_aws, is_read_operation
 from orchestrator.actions.base import Action, PlanContext, Problem, RunEnvironment, StepContext
@@ -34,15 +31,7 @@ _EXTRA_METHODS: dict[str, frozenset[str]] = {
 _EVERY_CLIENT = frozenset({"generate_presigned_url"})
 
 
-class AwsParams(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    service: Annotated[str, Field(description="The botocore service name: s3, ec2, sqs, dynamodb, ...")]
-    operation: Annotated[str, Field(description="boto3's snake_case method name, e.g. put_object.")]
-    params: NotRequired[Annotated[dict[str, Any] | str, Field(description="The operation's parameters (a template may give the whole mapping).")]]
-    region: NotRequired[Annotated[str, Field(description="Overrides `aws.region` of the configuration.")]]
-    paginate: NotRequired[Annotated[bool, Field(description="Fetch every page and merge them (lists concatenated).")]]
-    wait: NotRequired[Annotated[str, Field(description="A boto3 waiter name, e.g. bucket_exists: reads wait before the call, changes after it.")]]
-    wait_params: NotRequired[Annotated[dict[str, Any], Field(description="Extra waiter arguments (e.g. WaiterConfig); the call's own parameters that the waiter accepts are passed anyway.")]]
+
 
 
 def _close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
@@ -125,7 +114,7 @@ class Aws(Action):
     """Call an AWS API through boto3 (`service`, `operation`, `params`, `region`, `paginate`, `wait`)."""
 
     name = "aws"
-    params_type: ClassVar[Any] = AwsParams
+    params_type: ClassVar[Any] = "orchestrator.actions.params:AwsParams"
     kinds: ClassVar[frozenset[Kind]] = frozenset({"blocking"})
     default_kind: ClassVar[Kind] = "blocking"
 

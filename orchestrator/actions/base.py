@@ -108,7 +108,9 @@ class Action:
     """Base of every action. Subclasses set the class attributes and implement `invocation`."""
 
     name: ClassVar[str]
-    #: The type of the value under the action's key, validated with pydantic (shorthands included).
+    #: The type of the value under the action's key, validated with pydantic (shorthands included);
+    #: or "module:Name" naming it, imported only when a playbook is validated, so that a run from
+    #: the validated cache imports no validator (the built-ins' are in `actions/params.py`).
     params_type: ClassVar[Any]
     kinds: ClassVar[frozenset[Kind]] = frozenset({"non-blocking"})
     default_kind: ClassVar[Kind] = "non-blocking"

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NotRequired
-
-from pydantic import ConfigDict, Field
-from typing_extensions import TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.errors import ActionError, AssertionFailed
 from orchestrator.executors.base import Invocation
 from orchestrator.logs import get_logger
-from orchestrator.model.values import Duration, parse_duration
+from orchestrator.model.values import parse_duration
 from orchestrator.templates import is_template
 
 if TYPE_CHECKING:
@@ -23,7 +20,7 @@ class Sleep(Action):
     """Wait for a duration (`250ms`, `2s`, `1m` or seconds)."""
 
     name = "sleep"
-    params_type: ClassVar[Any] = Duration | str
+    params_type: ClassVar[Any] = "orchestrator.actions.params:SleepDuration"
 
     def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
         if isinstance(params, str) and not is_template(params):
@@ -44,12 +41,7 @@ class Sleep(Action):
         return Invocation(asyncio.sleep, (seconds,))
 
 
-class LogParams(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    message: Annotated[Any, Field(description="What to log: any value, templates rendered.")]
-    level: NotRequired[
-        Annotated[Literal["debug", "info", "warning", "error"], Field(description="The log level (default info).")]
-    ]
+
 
 
 async def _log(message: Any, level: str) -> Any:
@@ -61,7 +53,7 @@ class Log(Action):
     """Write a log line (a message, or {message, level}); output is the message."""
 
     name = "log"
-    params_type: ClassVar[Any] = str | LogParams
+    params_type: ClassVar[Any] = "orchestrator.actions.params:LogValue"
 
     def is_read_only(self, params: Any) -> bool:
         return True
@@ -72,10 +64,7 @@ class Log(Action):
         return Invocation(_log, (params, "info"))
 
 
-class AssertParams(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    that: Annotated[str | bool | list[str | bool], Field(description="Expression(s) that must all be true; braces optional.")]
-    message: NotRequired[Annotated[str, Field(description="The step's error when an expression is false.")]]
+
 
 
 async def _assert(that: list[tuple[str, Any]], message: str | None) -> bool:
@@ -89,7 +78,7 @@ class Assert(Action):
     """Fail the step unless every expression under `that:` is true."""
 
     name = "assert"
-    params_type: ClassVar[Any] = AssertParams
+    params_type: ClassVar[Any] = "orchestrator.actions.params:AssertParams"
     expressions: ClassVar[frozenset[str]] = frozenset({"that"})
 
     def is_read_only(self, params: Any) -> bool:
@@ -110,7 +99,7 @@ class Set(Action):
     """Output a value (rendered), for later steps to use as `steps.<id>.output`."""
 
     name = "set"
-    params_type: ClassVar[Any] = Annotated[Any, Field(description="Any value; templates are rendered.")]
+    params_type: ClassVar[Any] = "orchestrator.actions.params:AnyValue"
 
     def is_read_only(self, params: Any) -> bool:
         return True

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.actions.modules import import_from
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
 
     from orchestrator.model.values import Kind
 
-Target = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function")]
 
 log = get_logger()
 #: Where `call:` modules come from: the playbook's folder (the current one for a playbook on stdin).
@@ -55,7 +52,7 @@ class Call(Action):
     """Call a Python function `module:function` with the keyword arguments under `with:`."""
 
     name = "call"
-    params_type: ClassVar[Any] = Target
+    params_type: ClassVar[Any] = "orchestrator.actions.params:CallTarget"
     kinds: ClassVar[frozenset[Kind]] = frozenset({"non-blocking", "blocking", "cpu"})
     default_kind: ClassVar[Kind] = "blocking"
     accepts_with = True

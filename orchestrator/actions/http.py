@@ -17,18 +17,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar, NotRequired
+from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
-
-from pydantic import ConfigDict, Field, WithJsonSchema
-from typing_extensions import TypedDict
 
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.actions.http_client import ClientFailure, client_for, retry_after
 from orchestrator.actions.redact import redact_url, remember_request, request_secrets, scrub, secrets_in
 from orchestrator.errors import ActionError
 from orchestrator.executors.base import Invocation
-from orchestrator.model.values import Duration, parse_duration
+from orchestrator.model.values import parse_duration
 from orchestrator.templates import Deferred, is_template
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -38,48 +35,6 @@ DEFAULT_RETRY_ON_STATUS = (429, 502, 503, 504)
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c5a2e-8d4b-5e7f-9a3c-0b1d2e3f4a5b")
 _JSON_TYPE = "application/json"
 _FORM_TYPE = "application/x-www-form-urlencoded"
-_FlexDuration = Annotated[Duration | str, Field(union_mode="left_to_right")]
-# The schema offers the methods by name (editors complete them) and, as the planner does, accepts
-# them in any case and a template that gives one at run time.
-_METHOD_SCHEMA = {
-    "anyOf": [
-        {"enum": list(METHODS)},
-        {"type": "string", "pattern": "^(?:" + "|".join("".join(f"[{c}{c.lower()}]" for c in m) for m in METHODS) + ")$"},
-        {"type": "string", "pattern": r"\{[{%]"},
-    ]
-}
-
-
-class _RequestParams(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    method: NotRequired[
-        Annotated[
-            str,
-            WithJsonSchema(_METHOD_SCHEMA),
-            Field(description="GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS, or a template giving one."),
-        ]
-    ]
-    url: Annotated[str, Field(description="Absolute http(s) URL.")]
-    headers: NotRequired[Annotated[dict[str, Any] | str, Field(description="Request headers.")]]
-    params: NotRequired[Annotated[dict[str, Any] | str, Field(description="Query parameters, added to the URL's own.")]]
-    json: NotRequired[Annotated[Any, Field(description="A body sent as JSON.")]]
-    data: NotRequired[Annotated[str | dict[str, Any], Field(description="A body sent as text, or a mapping sent as a form.")]]
-
-
-class HttpParams(_RequestParams):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    expect: NotRequired[Annotated[int | list[int] | str, Field(description="Expected status(es); default any 2xx.")]]
-    timeout: NotRequired[Annotated[_FlexDuration, Field(description="Bound on the request (the step's timeout bounds the attempt).")]]
-
-
-class WaitUntilParams(_RequestParams):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    expect: NotRequired[Annotated[int | list[int] | str, Field(description="Statuses `until` is evaluated on; default any 2xx.")]]
-    until: Annotated[str | bool, Field(description="Expression over `response` that ends the wait; braces optional.")]
-    interval: NotRequired[Annotated[_FlexDuration, Field(description="Wait between requests (default 1s).")]]
-    timeout: NotRequired[Annotated[_FlexDuration, Field(description="Give up after this long (default 60s).")]]
-
-
 # --- the request: rendered parameters checked by hand, then sent -------------------------------------
 
 
@@ -273,7 +228,7 @@ class Http(Action):
     """Send one HTTP request; output is {status, headers, json, text}."""
 
     name = "http"
-    params_type: ClassVar[Any] = HttpParams
+    params_type: ClassVar[Any] = "orchestrator.actions.params:HttpParams"
 
     def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
         return _check_request(self.name, params)
@@ -308,7 +263,7 @@ class WaitUntil(Action):
     """Repeat an HTTP request every `interval` until `until` holds; output is the last response."""
 
     name = "wait_until"
-    params_type: ClassVar[Any] = WaitUntilParams
+    params_type: ClassVar[Any] = "orchestrator.actions.params:WaitUntilParams"
     deferred: ClassVar[frozenset[str]] = frozenset({"until"})
     deferred_names: ClassVar[frozenset[str]] = frozenset({"response"})
 

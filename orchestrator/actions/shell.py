@@ -14,10 +14,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NotRequired
-
-from pydantic import ConfigDict, Field
-from typing_extensions import TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestrator.actions.base import Action, PlanContext, Problem, StepContext
 from orchestrator.actions.redact import env_secrets
@@ -29,13 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 
-class ShellParams(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    argv: Annotated[list[Any] | str, Field(description="The program and its arguments, as a list (or a template giving one).")]
-    env: NotRequired[Annotated[dict[str, Any], Field(description="Extra environment variables.")]]
-    cwd: NotRequired[Annotated[str, Field(description="The folder the program runs in (default: the current one).")]]
-    stdin: NotRequired[Annotated[str, Field(description="Text written to the program's standard input.")]]
-    check: NotRequired[Annotated[bool, Field(description="Fail the step on a non-zero exit status (default true).")]]
+
 
 
 async def run_program(
@@ -88,7 +79,7 @@ class Shell(Action):
     """Run a program with `argv: [..]` (never through a shell); output is {rc, stdout, stderr}."""
 
     name = "shell"
-    params_type: ClassVar[Any] = ShellParams
+    params_type: ClassVar[Any] = "orchestrator.actions.params:ShellParams"
 
     def check(self, params: Any, ctx: PlanContext) -> Sequence[Problem]:
         # YAML reads true/false/yes/no/on/off as booleans: `argv: [true]` would run a program named "True".

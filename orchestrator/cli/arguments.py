@@ -164,7 +164,8 @@ def var_value(name: str, raw: str) -> Any:
 def vars_file(path: str) -> dict[str, Any]:
     """The variables in a YAML file that holds one mapping of NAME: VALUE."""
     from orchestrator.errors import Diagnostic, InvalidInput
-    from orchestrator.model.source import YamlError, load_yaml, read_source
+    from orchestrator.model.input_file import YamlError, read_source
+    from orchestrator.model.source import load_yaml
 
     try:  # a regular UTF-8 file within the size limit, checked before reading (docs/playbook.md)
         data, smap = load_yaml(read_source(path, f"the variables file given with --var @{path}"), path)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from orchestrator.cli.arguments import build_check_parser, build_schema_parser
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Sequence
 
 
@@ -55,7 +56,13 @@ def playbook_files(paths: Sequence[str]) -> list[Path]:
 
 
 def check(argv: Sequence[str]) -> int:
-    args = build_check_parser().parse_args(argv)
+    from orchestrator.model import cache
+
+    with cache.reading_only():  # `check` leaves no file behind
+        return _check(build_check_parser().parse_args(argv))
+
+
+def _check(args: argparse.Namespace) -> int:
     from orchestrator.api import plan
     from orchestrator.cli import output
     from orchestrator.cli.arguments import UsageError, parse_vars

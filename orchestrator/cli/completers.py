@@ -57,7 +57,8 @@ def _document(playbook: str | None) -> dict[str, Any]:
     step ids); empty for standard input (`-`: nothing to read while completing) or unreadable text."""
     if not playbook or playbook == "-":
         return {}
-    from orchestrator.model.source import YamlError, load_yaml, read_source
+    from orchestrator.model.input_file import YamlError, read_source
+    from orchestrator.model.source import load_yaml
 
     try:  # the limits every input file passes: no FIFO waited on, no 4 GB file read
         data = load_yaml(read_source(playbook, "playbook"), playbook)[0]

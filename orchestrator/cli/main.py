@@ -9,6 +9,7 @@ goes on (`engine/collector.py`, `paused`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import select
@@ -129,12 +130,15 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator.cli.stdin import playbook_target, source_name
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
+    from orchestrator.model import cache
 
     try:
-        overrides = parse_vars(args.var)
-        config = load_config(args.config)
-        # `-`: the playbook's text is read from stdin here, after the options are known to be valid.
-        the_plan = api.plan(playbook_target(args.playbook), vars=overrides, config=config, only=args.only, skip=args.skip)
+        # A dry run reads the validated cache and writes nothing to it: it leaves no file behind.
+        with cache.reading_only() if args.dry_run else contextlib.nullcontext():
+            overrides = parse_vars(args.var)
+            config = load_config(args.config)
+            # `-`: the playbook's text is read from stdin here, after the options are known to be valid.
+            the_plan = api.plan(playbook_target(args.playbook), vars=overrides, config=config, only=args.only, skip=args.skip)
     except InvalidInput as exc:
         output.diagnostics(exc.diagnostics, args.format, source_name(args.playbook))
         return exc.exit_code

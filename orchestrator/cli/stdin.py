@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import BinaryIO
 
-    from orchestrator.model.playbook import PlaybookBase
+    from orchestrator.model.playbook import Playbook
 
 #: The playbook argument that means "read it from standard input", as `cat -` and `kubectl -f -`.
 STDIN = "-"
@@ -41,7 +41,7 @@ def source_name(arg: str) -> str:
     return NAME if arg == STDIN else arg
 
 
-def playbook_target(arg: str) -> PlaybookBase | str:
+def playbook_target(arg: str) -> Playbook | str:
     """What `orchestrator.plan` is given for the playbook argument `arg`: the playbook loaded from
     standard input for `-`, else the path as it is. Raises PlaybookError located at ``<stdin>``."""
     if arg != STDIN:
@@ -64,7 +64,7 @@ def read_text() -> str:
     """The playbook text on standard input, read to its end. Raises UsageError for a terminal or a
     closed stdin, PlaybookError at ``<stdin>:LINE:COL`` for text a playbook file would be refused for."""
     from orchestrator.errors import Diagnostic, PlaybookError
-    from orchestrator.model.source import MAX_FILE_BYTES, decode_input
+    from orchestrator.model.input_file import MAX_FILE_BYTES, decode_input
 
     def refused(reason: str, line: int = 1, col: int = 1) -> PlaybookError:
         return PlaybookError([Diagnostic(NAME, line, col, f"cannot read playbook: {reason}")])

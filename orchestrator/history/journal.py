@@ -71,7 +71,7 @@ def run_inputs(plan: Plan) -> dict[str, Any] | None:
         # Values of secret variables are not recorded: a resume asks for them again.
         "vars": {k: v for k, v in plan.overrides.items() if k not in secret},
         "secret_vars": sorted(k for k in plan.overrides if k in secret),
-        "config": plan.config.model_dump(mode="json", exclude_unset=True),
+        "config": plan.config.to_data(given_only=True),
         "only": list(plan.only),
         "skip": list(plan.skip),
     }

@@ -100,7 +100,7 @@ def prepare_resume(
             f"give them again ({' '.join(f'--var {n}=...' for n in missing)})"
         )
     playbook = load(playbook_file)
-    recorded_config = Config.model_validate(inputs["config"])
+    recorded_config = Config.parse(inputs["config"])
     changes = _changes(inputs, playbook.digest, set(playbook.secrets), given, config, recorded_config)
     if inputs.get("ephemeral"):
         started = " and ".join(inputs["ephemeral"])
@@ -139,7 +139,7 @@ def _changes(
     if differ:
         out.append(f"--var {', '.join(differ)} differ(s) from the run's")
     if config is not None:
-        keys = _differing(config.model_dump(mode="json"), recorded_config.model_dump(mode="json"))
+        keys = _differing(config.to_data(), recorded_config.to_data())
         if keys:
             out.append(f"the configuration differs ({', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''})")
     return out

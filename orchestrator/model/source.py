@@ -2,7 +2,8 @@
 
 `load_yaml` turns text into plain Python values and a `SourceMap` that locates each value (and each
 mapping key) by its path, e.g. ``("steps", 2, "retry", "attempts")``. Later stages report errors by
-path; the source map turns a path into ``FILE:LINE:COL``. `read_source` reads an input file.
+path; the source map turns a path into ``FILE:LINE:COL``. `read_source` (`model/input_file.py`)
+reads an input file.
 
 Every input file (playbook, ``--config``, ``--var @FILE``) passes the same limits, each refused
 cheaply with a located error (``docs/playbook.md``, "Limits on input"):
@@ -21,28 +22,26 @@ cheaply with a located error (``docs/playbook.md``, "Limits on input"):
 
 from __future__ import annotations
 
-import os
-import stat
-from dataclasses import dataclass, field
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from orchestrator.errors import Diagnostic
+from orchestrator.model.input_file import LIMIT, MAX_FILE_BYTES, YamlError
+from orchestrator.model.source_map import Path, SourceMap
+
+__all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "SourceMap", "YamlError", "load_yaml"]
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator
 
 try:  # the C composer keeps marks too and is ~10x faster on large playbooks
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-Path = tuple[str | int, ...]
 
-#: Largest input file (and document) read: 4 MiB, some 24,000 steps of a typical playbook.
-MAX_FILE_BYTES = 4 * 1024 * 1024
 #: Most values (scalars, lists and mappings, aliases expanded) in one document.
 MAX_NODES = 1_000_000
 #: Most values all the aliases of one document may stand for together ("billion laughs").
@@ -50,7 +49,6 @@ MAX_ALIAS_NODES = 100_000
 #: Deepest nesting of lists and mappings (aliases expanded); libyaml stops at 1,000 on its own.
 MAX_DEPTH = 100
 
-_LIMIT = f"{MAX_FILE_BYTES // 1024 // 1024} MiB ({MAX_FILE_BYTES:,} bytes)"
 _STD = "tag:yaml.org,2002:"
 _SEQ = _STD + "seq"
 _MAP = _STD + "map"
@@ -64,110 +62,10 @@ _NO_MERGE = (
     "merge keys (`<<`) are not supported: write the keys out, reuse a whole value with an alias "
     "(`retry: *standard_retry`), or put what every step shares under `defaults:`"
 )
-@dataclass(frozen=True)
-class SourceMap:
-    """Where each value of a loaded document came from."""
-
-    file: str
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
-
-    def locate(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
-        """Line and column of the value at `path` (of its key with `key=True`), else of its nearest parent."""
-        p = tuple(path)
-        if key and p in self.keys:
-            return self.keys[p]
-        while p:
-            if p in self.values:
-                return self.values[p]
-            p = p[:-1]
-        return self.values.get((), (1, 1))
-
-    def diagnostic(self, path: Sequence[str | int], message: str, *, key: bool = False) -> Diagnostic:
-        line, col = self.locate(path, key=key)
-        return Diagnostic(self.file, line, col, message)
-
-
-class YamlError(Exception):
-    """Every problem of one input, located. `syntax` says the text is not YAML at all (rather than
-    YAML this loader refuses: a tag, an alias bomb, a file too large)."""
-
-    def __init__(self, diagnostics: list[Diagnostic], *, syntax: bool = False) -> None:
-        super().__init__("\n".join(map(str, diagnostics)))
-        self.diagnostics = diagnostics
-        self.syntax = syntax
-
-
-def read_source(path: str | os.PathLike[str], what: str) -> str:
-    """The text of the input file at `path` (`what` names it in errors: "playbook", ...).
-
-    Raises YamlError at ``FILE:1:1`` unless `path` is a regular file of at most `MAX_FILE_BYTES`:
-    both are checked before a byte is read, so `/dev/zero`, a FIFO or a directory is refused at
-    once. Text that is not UTF-8 is refused at the line and column of its first bad byte. Line
-    ends are read as `open()` reads them (``\r\n`` and ``\r`` become ``\n``)."""
-    file = os.fspath(path)
-
-    def refused(reason: str, line: int = 1, col: int = 1) -> YamlError:
-        return YamlError([Diagnostic(file, line, col, f"cannot read {what}: {reason}")])
-
-    try:
-        # Not opened first: opening a FIFO for reading waits for a writer.
-        mode = os.stat(file).st_mode
-        if not stat.S_ISREG(mode):
-            raise refused(_not_regular(mode))
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise refused(exc.strerror or str(exc)) from None
-    with os.fdopen(fd, "rb") as stream:
-        st = os.fstat(fd)  # the file opened, which may not be the one checked above
-        if not stat.S_ISREG(st.st_mode):
-            raise refused(_not_regular(st.st_mode))
-        if st.st_size > MAX_FILE_BYTES:
-            raise refused(f"it is {st.st_size:,} bytes, over the {_LIMIT} limit on input files")
-        try:
-            data = stream.read(st.st_size + 1)  # read(n) sets n bytes aside: no more than the file needs
-            if len(data) > st.st_size:  # it grew since, or its size says nothing (/proc)
-                data += stream.read(MAX_FILE_BYTES + 1 - len(data))
-        except OSError as exc:
-            raise refused(exc.strerror or str(exc)) from None
-    return decode_input(data, refused)
-
-
-def decode_input(data: bytes, refused: Callable[..., Exception]) -> str:
-    """The text of `data`, read from an input file or stream (at most `MAX_FILE_BYTES` + 1 bytes:
-    one more tells too large from just fitting). `refused(reason, line, col)` makes the error for
-    data over the limit, or not UTF-8 (at the line and column of its first bad byte). Line ends are
-    read as `open()` reads them (``\r\n`` and ``\r`` become ``\n``)."""
-    if len(data) > MAX_FILE_BYTES:
-        raise refused(f"it is over the {_LIMIT} limit on input files")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_start = data.rfind(b"\n", 0, exc.start) + 1
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = len(data[line_start : exc.start].decode("utf-8", "replace")) + 1
-        raise refused(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8", line, col) from None
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
-
-
-def _not_regular(mode: int) -> str:
-    kind = (
-        "a directory" if stat.S_ISDIR(mode)
-        else "a FIFO" if stat.S_ISFIFO(mode)
-        else "a character device" if stat.S_ISCHR(mode)
-        else "a block device" if stat.S_ISBLK(mode)
-        else "a socket" if stat.S_ISSOCK(mode)
-        else "not a file"
-    )
-    return f"not a regular file ({kind}); give the path of a YAML file"
-
-
 def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely. Raises YamlError with every problem located."""
     if len(text) > MAX_FILE_BYTES:
-        raise YamlError([Diagnostic(file, 1, 1, f"document over the {_LIMIT} limit on input")])
+        raise YamlError([Diagnostic(file, 1, 1, f"document over the {LIMIT} limit on input")])
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

@@ -13,14 +13,13 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from typing_extensions import is_typeddict
-
 if typing.TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from pydantic import BaseModel, ValidationError
+
     from orchestrator.errors import Diagnostic
-    from orchestrator.model.source import SourceMap
+    from orchestrator.model.source_map import SourceMap
 
 Path = tuple[str | int, ...]
 
@@ -52,12 +51,13 @@ def _document_path(data: Any, loc: Sequence[str | int]) -> Path:
     return tuple(path)
 
 
-def _unwrap(annotation: Any) -> list[Any]:
+def unwrap(annotation: Any) -> list[Any]:
+    """The types an annotation is made of: through unions, `Annotated` and containers."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType, typing.Annotated):
-        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+        return [t for arg in typing.get_args(annotation) for t in unwrap(arg)]
     if origin in (list, tuple, dict):
-        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+        return [t for arg in typing.get_args(annotation) for t in unwrap(arg)]
     return [annotation]
 
 
@@ -73,7 +73,7 @@ def model_at(model: type[BaseModel], path: Sequence[str | int]) -> type[BaseMode
         field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return None
-        found = [t for t in _unwrap(field.annotation) if _is_model(t)]
+        found = [t for t in unwrap(field.annotation) if _is_model(t)]
         if not found:
             return None
         current = found[0]
@@ -90,7 +90,15 @@ def _unwrap_top(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def is_typeddict(t: Any) -> bool:
+    from typing_extensions import is_typeddict as check  # imported to explain an error, not to plan
+
+    return check(t)
+
+
 def _is_model(t: Any) -> bool:
+    from pydantic import BaseModel
+
     return (isinstance(t, type) and issubclass(t, BaseModel)) or is_typeddict(t)
 
 

@@ -24,15 +24,15 @@ UNUSED = ("rich", "pygments", "attr", "tornado", "aiohttp", "httpx", "boto3", "j
 ONE_STEP = "name: one\nsteps:\n  - id: one\n    set: 1\n"
 
 
-def imported_by_a_run(tmp_path: Path, *args: str, text: str = ONE_STEP) -> dict[str, Any]:
-    """Run `orchestrate one.yml ARGS` in a fresh interpreter (stderr a pipe); which of `UNUSED` it
+def imported_by_a_run(tmp_path: Path, *args: str, text: str = ONE_STEP, watched: tuple[str, ...] = UNUSED) -> dict[str, Any]:
+    """Run `orchestrate one.yml ARGS` in a fresh interpreter (stderr a pipe); which of `watched` it
     imported, its exit status and its log lines."""
     playbook = tmp_path / "one.yml"
     playbook.write_text(text, encoding="utf-8")
     code = (
         "import json, sys\nfrom orchestrator.cli.main import main\n"
         f"code = main([{str(playbook)!r}, *{list(args)!r}])\n"
-        f"print(json.dumps({{'code': code, 'imported': [m for m in {UNUSED!r} if m in sys.modules]}}), file=sys.stdout)\n"
+        f"print(json.dumps({{'code': code, 'imported': [m for m in {watched!r} if m in sys.modules]}}), file=sys.stdout)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
@@ -49,6 +49,19 @@ def test_a_run_with_json_logs_imports_no_console_renderer_and_no_http_client(tmp
     assert report["imported"] == []
     events = [json.loads(line)["event"] for line in report["logs"]]
     assert events[0] == "run.started" and events[-1] == "run.finished"
+
+
+def test_a_second_run_of_the_same_text_imports_neither_the_validator_nor_yaml(tmp_path: Path) -> None:
+    """The first run validates the playbook and the configuration (pydantic, YAML) and keeps the
+    records in the validated cache; the next run of the same texts reads them back, and plugin
+    discovery's package metadata is not read either."""
+    watched = ("pydantic", "pydantic_core", "yaml", "importlib.metadata", "orchestrator.actions.http")
+    text = ONE_STEP.replace("name: one", "name: one, run twice")
+    first = imported_by_a_run(tmp_path, "--format", "json", text=text, watched=watched)
+    assert first["code"] == 0 and {"pydantic", "yaml"} <= set(first["imported"])
+    second = imported_by_a_run(tmp_path, "--format", "json", text=text, watched=watched)
+    assert second["code"] == 0, second["logs"]
+    assert second["imported"] == []
 
 
 def test_templates_of_plain_lookups_render_without_importing_jinja(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from orchestrator.model.source import MAX_FILE_BYTES
+from orchestrator.model.input_file import MAX_FILE_BYTES
 
 ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 ONE_STEP = "name: x\nsteps:\n  - id: a\n    set: {value: 1}\n"

@@ -207,7 +207,7 @@ async def test_deploy_runs_with_blocking_and_cpu_work_on_the_cluster(two_workers
     from orchestrator.sandbox import SandboxSettings, start_sandbox
 
     dask = {"type": "dask", "address": two_workers.address}
-    config = Config.model_validate({
+    config = Config.parse({
         "executors": {"non-blocking": {"type": "asyncio"}, "blocking": dask, "cpu": dask},
         "aws": {"endpoint_url": moto_url, "region": "us-east-1"},
     })

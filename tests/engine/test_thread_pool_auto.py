@@ -23,7 +23,7 @@ H = "tests.engine.pool_helpers"
 
 def auto_threads() -> Config:
     config = Config()
-    return config.model_copy(update={"executors": {**config.executors, "blocking": ExecutorSpec(type="threads", workers="auto")}})
+    return config.replace(executors={**config.executors, "blocking": ExecutorSpec(type="threads", workers="auto")})
 
 
 async def test_a_blocking_fan_out_of_200_grows_the_pool_to_its_concurrency(plan_of: Callable[..., orchestrator.Plan]) -> None:

@@ -32,7 +32,7 @@ PLAYBOOK = f"""
 
 
 def _config(cpu: dict[str, Any]) -> Config:
-    return Config.model_validate({"executors": {"non-blocking": {"type": "asyncio"}, "blocking": {"type": "threads"}, "cpu": cpu}})
+    return Config.parse({"executors": {"non-blocking": {"type": "asyncio"}, "blocking": {"type": "threads"}, "cpu": cpu}})
 
 
 async def test_address_local_starts_one_worker_per_core_and_runs_cpu_steps_there(plan_of: Callable[..., orchestrator.Plan]) -> None:

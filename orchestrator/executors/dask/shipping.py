@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,6 +58,8 @@ def pack(folder: Path) -> Shipment:
             f"{MAX_BYTES // 2**20} MiB sent to Dask workers; install large packages on the workers instead"
         )
     buffer = io.BytesIO()
+    import zipfile  # only when a run ships a folder to Dask workers
+
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, path in files:
             info = zipfile.ZipInfo(name, _EPOCH)
