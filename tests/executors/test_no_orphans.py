@@ -106,8 +106,10 @@ def wait_until_running(controller: psutil.Popen, tmp_path: Path) -> Recorded:
         sleeping = any(_name(process) == "sleep" for process in descendants)
         if sleeping and (tmp_path / "spinning").exists():
             spinner = int((tmp_path / "spinning").read_text())
-            assert spinner in {process.pid for process in descendants}
-            return {process.pid: process.create_time() for process in [controller, *_descendants(controller)]}
+            # Listed after the worker said it spins: a worker started since the first listing is in this one.
+            processes = [controller, *_descendants(controller)]
+            assert spinner in {process.pid for process in processes}
+            return {process.pid: process.create_time() for process in processes}
         time.sleep(0.05)
     running = [_command(process.pid) for process in _descendants(controller)]
     raise AssertionError(
