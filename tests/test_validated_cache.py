@@ -173,11 +173,18 @@ def test_without_a_setting_the_cache_is_under_xdg_cache_home(tmp_path: Path, mon
     assert cache.cache_folder() == tmp_path / "xdg" / "orchestrator"
 
 
-def test_the_oldest_entries_go_beyond_the_limit(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_oldest_entries_and_a_killed_writers_leftovers_go(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    loads_config("gc: {young_threshold: 999}\n", "first.yml")
+    entries = cache_dir / "validated"
+    old, recent = entries / ".old.tmp", entries / ".recent.tmp"
+    for leftover in (old, recent):
+        leftover.write_bytes(b"half an entry")
+    os.utime(old, (0, 0))
     for n in range(5):
         loads_config(f"gc: {{young_threshold: {1000 + n}}}\n", f"c{n}.yml")
-    assert len(list((cache_dir / "validated").iterdir())) == 3
+    assert sorted(e.suffix for e in entries.iterdir()) == [".pickle"] * 3 + [".tmp"]
+    assert recent.exists()
 
 
 def test_a_configuration_is_cached_too(cache_dir: Path) -> None:

@@ -16,7 +16,8 @@ the validating code. So, as Python keeps bytecode in ``__pycache__``, the loader
   only (no other class, no function): a tampered file is refused, not run, and counts as a miss.
   An entry that would hold other classes (a plugin's pydantic parameters) is not written.
 - `check` and dry runs read entries and write none (`reading_only`): they leave no file behind.
-- Writes are atomic (a temporary file renamed); the oldest entries beyond `MAX_ENTRIES` go.
+- Writes are atomic (a temporary file renamed); the oldest entries beyond `MAX_ENTRIES` go, and
+  so do temporary files an hour old (a writer killed before its rename).
   Any error reading or writing the cache is a miss, never a failed run.
 """
 
@@ -29,6 +30,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,7 +136,15 @@ def put(entry: str, records: Any) -> None:
 
 
 def _prune(folder: Path) -> None:
-    entries = list(os.scandir(folder))
+    """Remove the least recently used entries beyond `MAX_ENTRIES`, and temporary files a writer
+    killed before its rename left behind (an hour old: no writer takes that long)."""
+    entries, stale = [], time.time() - 3600
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".pickle"):
+            entries.append(entry)
+        elif entry.name.endswith(".tmp") and entry.stat().st_mtime < stale:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
     if len(entries) <= MAX_ENTRIES:
         return
     entries.sort(key=lambda e: e.stat().st_mtime_ns)
