@@ -187,6 +187,17 @@ def test_the_oldest_entries_and_a_killed_writers_leftovers_go(cache_dir: Path, m
     assert recent.exists()
 
 
+def test_entries_beyond_the_size_limit_go_least_recently_used_first(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loads_config("gc: {young_threshold: 999}\n", "first.yml")
+    entries = cache_dir / "validated"
+    [first] = entries.iterdir()
+    monkeypatch.setattr(cache, "MAX_BYTES", first.stat().st_size * 2)
+    loads_config("gc: {young_threshold: 1000}\n", "second.yml")
+    os.utime(first, (0, 0))  # not used for long
+    loads_config("gc: {young_threshold: 1001}\n", "third.yml")
+    assert len(list(entries.iterdir())) == 2 and not first.exists()
+
+
 def test_a_configuration_is_cached_too(cache_dir: Path) -> None:
     text = "http: {client: httpx, max_connections: 5}\n"
     first = loads_config(text, "c.yml")

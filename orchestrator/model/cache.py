@@ -16,8 +16,9 @@ the validating code. So, as Python keeps bytecode in ``__pycache__``, the loader
   only (no other class, no function): a tampered file is refused, not run, and counts as a miss.
   An entry that would hold other classes (a plugin's pydantic parameters) is not written.
 - `check` and dry runs read entries and write none (`reading_only`): they leave no file behind.
-- Writes are atomic (a temporary file renamed); the oldest entries beyond `MAX_ENTRIES` go, and
-  so do temporary files an hour old (a writer killed before its rename).
+- Writes are atomic (a temporary file renamed); the least recently used entries beyond
+  `MAX_ENTRIES` (256) or `MAX_BYTES` (128 MiB) go, and so do temporary files an hour old (a
+  writer killed before its rename).
   Any error reading or writing the cache is a miss, never a failed run.
 """
 
@@ -40,8 +41,10 @@ if TYPE_CHECKING:
 
 #: Bumped when the records' shape changes in a way the code stamp would not show.
 FORMAT = 1
-#: Entries kept; the least recently used beyond this are removed when one is written.
+#: Entries kept, and their size in all: the least recently used beyond either are removed when one
+#: is written. A small playbook's entry is a few KiB; a 3,000-step one's 1.5 MiB.
 MAX_ENTRIES = 256
+MAX_BYTES = 128 * 1024 * 1024
 _OFF = frozenset({"off", "0", "false", "no"})
 _WRITING = True
 #: What an entry may be built from: the records, the source map, and YAML's plain values.
@@ -136,7 +139,7 @@ def put(entry: str, records: Any) -> None:
 
 
 def _prune(folder: Path) -> None:
-    """Remove the least recently used entries beyond `MAX_ENTRIES`, and temporary files a writer
+    """Remove the least recently used entries beyond `MAX_ENTRIES` or `MAX_BYTES`, and temporary files a writer
     killed before its rename left behind (an hour old: no writer takes that long)."""
     entries, stale = [], time.time() - 3600
     for entry in os.scandir(folder):
@@ -145,12 +148,15 @@ def _prune(folder: Path) -> None:
         elif entry.name.endswith(".tmp") and entry.stat().st_mtime < stale:
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
-    if len(entries) <= MAX_ENTRIES:
-        return
-    entries.sort(key=lambda e: e.stat().st_mtime_ns)
-    for old in entries[: len(entries) - MAX_ENTRIES]:
+    entries.sort(key=lambda e: e.stat().st_mtime_ns, reverse=True)  # the most recently used first
+    kept = total = 0
+    for entry in entries:
+        total += entry.stat().st_size
+        if kept < MAX_ENTRIES and total <= MAX_BYTES:
+            kept += 1
+            continue
         with contextlib.suppress(OSError):
-            os.unlink(old.path)
+            os.unlink(entry.path)
 
 
 class _RecordUnpickler(pickle.Unpickler):
