@@ -31,9 +31,6 @@ _EXTRA_METHODS: dict[str, frozenset[str]] = {
 _EVERY_CLIENT = frozenset({"generate_presigned_url"})
 
 
-
-
-
 def _close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     # 0.5, not difflib's 0.6: service names are short ("s4" is 0.5 from "s3").
     return difflib.get_close_matches(word, sorted(choices), n=n, cutoff=0.5)

@@ -41,9 +41,6 @@ class Sleep(Action):
         return Invocation(asyncio.sleep, (seconds,))
 
 
-
-
-
 async def _log(message: Any, level: str) -> Any:
     getattr(get_logger("orchestrator.playbook"), level)("playbook.log", message=message)
     return message
@@ -62,9 +59,6 @@ class Log(Action):
         if isinstance(params, dict):
             return Invocation(_log, (params["message"], params.get("level", "info")))
         return Invocation(_log, (params, "info"))
-
-
-
 
 
 async def _assert(that: list[tuple[str, Any]], message: str | None) -> bool:

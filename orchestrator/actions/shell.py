@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 
-
-
-
 async def run_program(
     argv: list[str], env: Mapping[str, str] | None, cwd: str | None, stdin: str | None, check: bool
 ) -> dict[str, Any]:
