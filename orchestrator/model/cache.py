@@ -101,6 +101,8 @@ def _private(entries: Path) -> bool:
     """Whether only this user can change the entries: a record read back is what runs, so a
     folder others can write to (or own) is not used, as ssh refuses a key others can read."""
     st = os.stat(entries)
+    if not hasattr(os, "getuid"):  # no POSIX owner and mode bits to go by (Windows): the folder's ACL decides
+        return True
     return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
