@@ -139,6 +139,21 @@ def test_a_tampered_entry_is_refused_unrun_and_validated_again(tmp_path: Path, c
     assert isinstance(cache.get(entry.stem), Playbook)  # written again, valid
 
 
+def test_without_a_home_folder_runs_validate_each_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container's user with no HOME and no password entry: `Path.home()` raises; the cache is off."""
+    monkeypatch.delenv("ORCHESTRATOR_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    path = tmp_path / "cached.yml"
+    path.write_text(PLAYBOOK)
+    assert cache.cache_folder() is None
+    assert orchestrator.load(path).steps[0].id == "items"
+
+
 def test_a_folder_others_may_write_to_is_not_used(tmp_path: Path, cache_dir: Path) -> None:
     """A record read back is what runs: entries in a folder another user could change are ignored
     (and none is written there)."""

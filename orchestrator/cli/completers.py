@@ -69,18 +69,18 @@ def _document(playbook: str | None) -> dict[str, Any]:
 
 def history_file(history: str | None, config: str | None) -> Path | None:
     """The history file `orchestrate runs` and `orchestrate resume` read with these `--history` and
-    `--config` values; None when history is off or the configuration does not load."""
+    `--config` values; None when history is off, has no folder, or the configuration does not load."""
     if history:
         return Path(history).expanduser()
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
-    from orchestrator.history.store import history_path
+    from orchestrator.history.store import HistoryUnavailable, history_path
 
     try:
         settings = load_config(config).history
-    except InvalidInput:
+        return history_path(settings.path, settings.enabled)
+    except (InvalidInput, HistoryUnavailable):
         return None
-    return history_path(settings.path, settings.enabled)
 
 
 def run_ids(history: Path | None, *, resumable: bool, limit: int = 200) -> dict[str, str]:

@@ -207,7 +207,8 @@ async def _execute(
 
     from orchestrator.api import arun
     from orchestrator.cli.output import reporter_for
-    from orchestrator.history import RunJournal, history_path
+    from orchestrator.history import HistoryUnavailable, RunJournal, history_path
+    from orchestrator.logs import get_logger
 
     interrupt = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -230,7 +231,11 @@ async def _execute(
     if resume is not None:  # the run goes on being recorded where it was
         history = resume.history
     else:
-        history = None if args.dry_run else history_path(the_plan.config.history.path, the_plan.config.history.enabled)
+        try:
+            history = None if args.dry_run else history_path(the_plan.config.history.path, the_plan.config.history.enabled)
+        except HistoryUnavailable as exc:  # the run goes on unrecorded, as when the file cannot be written
+            get_logger().warning("history.unavailable", error=str(exc))
+            history = None
     # What the embedded target started for this run lives only as long as it: recorded, so that a
     # resume says so rather than meeting a new, empty target.
     started = [name for name, url in (("sandbox", target.sandbox_url), ("AWS emulator", target.aws_endpoint_url)) if url]

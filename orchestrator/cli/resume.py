@@ -24,7 +24,7 @@ def resume(argv: Sequence[str]) -> int:
     from orchestrator.cli.main import configure_logs, run_plan
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
-    from orchestrator.history import ResumeRefused, history_path, prepare_resume
+    from orchestrator.history import HistoryUnavailable, ResumeRefused, history_path, prepare_resume
 
     configure_logs(args)
     path: Path | None = None
@@ -41,7 +41,7 @@ def resume(argv: Sequence[str]) -> int:
     except UsageError as exc:
         print(f"orchestrate: error: {exc}", file=sys.stderr)
         return 2
-    except ResumeRefused as exc:
+    except (ResumeRefused, HistoryUnavailable) as exc:
         print(f"orchestrate: cannot resume: {exc}", file=sys.stderr)
         return 2
     except InvalidInput as exc:

@@ -21,7 +21,7 @@ def runs(argv: Sequence[str]) -> int:
     from orchestrator.cli import output
     from orchestrator.config import load_config
     from orchestrator.errors import InvalidInput
-    from orchestrator.history import history_path
+    from orchestrator.history import HistoryUnavailable, history_path
 
     try:
         settings = load_config(args.config).history
@@ -29,7 +29,11 @@ def runs(argv: Sequence[str]) -> int:
         output.diagnostics(exc.diagnostics, "text", args.config)
         return 2
     # A file named on the command line is read whatever the configuration or ORCHESTRATOR_HISTORY say.
-    path = Path(args.history).expanduser() if args.history else history_path(settings.path, enabled=settings.enabled)
+    try:
+        path = Path(args.history).expanduser() if args.history else history_path(settings.path, enabled=settings.enabled)
+    except HistoryUnavailable as exc:
+        print(f"orchestrate: {exc}", file=sys.stderr)
+        return 2
     if path is None:
         print("orchestrate: run history is off (history.enabled: false, or ORCHESTRATOR_HISTORY=off)", file=sys.stderr)
         return 2

@@ -74,14 +74,23 @@ _ADDED = (
 
 def history_path(configured: str | None = None, enabled: bool = True) -> Path | None:
     """Where the CLI records runs: the configured path, else ``$ORCHESTRATOR_HISTORY``, else the
-    XDG state folder. None when recording is off (``enabled`` false or ``ORCHESTRATOR_HISTORY=off``)."""
+    XDG state folder. None when recording is off (``enabled`` false or ``ORCHESTRATOR_HISTORY=off``).
+    Raises HistoryUnavailable when none is set and there is no home folder to find the state folder in."""
     env = os.environ.get("ORCHESTRATOR_HISTORY", "").strip()
     if not enabled or env.lower() == OFF:
         return None
     chosen = configured or env
     if chosen:
         return Path(chosen).expanduser()
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    state = os.environ.get("XDG_STATE_HOME")
+    if not state:
+        try:
+            state = str(Path.home() / ".local" / "state")
+        except RuntimeError:  # no HOME and no password entry: a container's arbitrary user
+            raise HistoryUnavailable(
+                "no home folder to keep the run history in (HOME is not set and the user has no password entry): "
+                "set ORCHESTRATOR_HISTORY=FILE, or ORCHESTRATOR_HISTORY=off"
+            ) from None
     return Path(state) / "orchestrator" / "runs.sqlite"
 
 

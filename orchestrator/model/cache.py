@@ -64,7 +64,12 @@ def cache_folder() -> Path | None:
     setting = os.environ.get("ORCHESTRATOR_CACHE")
     if setting is not None:
         return None if setting.strip().lower() in _OFF or not setting.strip() else Path(setting)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME and no password entry (a container's arbitrary user): no cache
+            return None
     return Path(base) / "orchestrator"
 
 
