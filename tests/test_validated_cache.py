@@ -17,6 +17,8 @@ import pytest
 from pydantic import ValidationError
 
 import orchestrator
+from orchestrator import loader
+from orchestrator.actions.registry import BUILTINS, ActionRegistry
 from orchestrator.config import Config, ExecutorSpec, HttpSettings, loads_config
 from orchestrator.errors import PlaybookError
 from orchestrator.model import cache
@@ -98,6 +100,24 @@ def test_records_read_back_equal_the_records_validated(tmp_path: Path, cache_dir
     assert (each.action, each.params) == ("log", {"message": "item {{ item }}", "level": "debug"})
     assert cached.limits["api"] == LimitSpec.parse({"concurrency": "auto", "max_concurrency": 8, "rate": "10/s"})
     assert each.retry is not None and each.retry.given == {"jitter"}
+
+
+def test_an_entry_is_found_again_once_its_actions_are_imported(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning imports the actions a playbook uses (the registry's built-ins are imported when
+    first used); the entry's key does not change with that."""
+    registry = ActionRegistry(lazy=BUILTINS)
+    path = tmp_path / "cached.yml"
+    path.write_text(PLAYBOOK)
+    orchestrator.load(path, registry=registry)
+    for name in ("set", "log", "sleep"):
+        registry.get(name)
+
+    def validating(*args: object) -> None:
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(loader, "_validate", validating)
+    assert orchestrator.load(path, registry=registry).name == "cached"
+    assert len(list((cache_dir / "validated").iterdir())) == 1
 
 
 def test_a_changed_text_is_validated_again(tmp_path: Path, cache_dir: Path) -> None:

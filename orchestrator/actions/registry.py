@@ -12,6 +12,7 @@ small run a tenth of its time.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -43,6 +44,8 @@ class ActionRegistry:
 
     def __init__(self, actions: Iterable[Action] = (), *, lazy: Mapping[str, str] | None = None) -> None:
         self._actions: dict[str, Action | str] = dict(lazy or {})
+        #: "module:Class" of the actions registered by name, kept once they are imported.
+        self._specs: dict[str, str] = dict(lazy or {})
         for action in actions:
             if action.name in self._actions:
                 raise ValueError(f"two actions named {action.name!r}")
@@ -52,6 +55,7 @@ class ActionRegistry:
         replaced = {a.name for a in actions}
         registry = ActionRegistry(actions)
         registry._actions = {**{n: a for n, a in self._actions.items() if n not in replaced}, **registry._actions}
+        registry._specs = {n: spec for n, spec in self._specs.items() if n not in replaced}
         return registry
 
     def get(self, name: str) -> Action:
@@ -78,9 +82,14 @@ class ActionRegistry:
         cache's key holds them, so a changed plugin validates again."""
         out: list[str] = []
         for name, entry in self._actions.items():
-            if isinstance(entry, str):
-                out.append(f"{name}={entry}")
+            spec = self._specs.get(name)
+            if spec is not None:  # the same before and after the action is imported
+                out.append(f"{name}={spec}")
+                if not spec.startswith("orchestrator."):  # the package's own files are in the key already
+                    found = importlib.util.find_spec(spec.partition(":")[0])
+                    out.extend([found.origin] if found is not None and found.origin else [])
                 continue
+            assert not isinstance(entry, str)
             out.append(f"{name}={type(entry).__module__}:{type(entry).__qualname__}")
             declared = entry.params_type
             for module in (type(entry).__module__, declared.partition(":")[0] if isinstance(declared, str) else ""):
