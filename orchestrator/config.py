@@ -24,11 +24,10 @@ if TYPE_CHECKING:
     from orchestrator.model.values import Kind
 
 _DOCUMENT = "orchestrator.model.config_document"
-_RECORD = dataclass(frozen=True, slots=True, init=False)
 ExecutorType = Literal["asyncio", "threads", "processes", "dask"]
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class ExecutorSpec(Record):
     """One executor: the event loop, a thread pool, a process pool or a Dask cluster."""
 
@@ -54,7 +53,7 @@ class ExecutorSpec(Record):
         return 32 if self.type == "threads" else (os.cpu_count() or 1)
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class HttpSettings(Record):
     """The pooled HTTP client shared by every `http` and `wait_until` step of a run."""
 
@@ -68,7 +67,7 @@ class HttpSettings(Record):
     trust_env: bool
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class AwsSettings(Record):
     """Defaults for the `aws` action; credentials follow boto3's standard chain."""
 
@@ -77,7 +76,7 @@ class AwsSettings(Record):
     endpoint_url: str | None
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class SandboxSettings(Record):
     """The embedded default target the CLI starts when a playbook's `api` var is not given."""
 
@@ -91,7 +90,7 @@ class SandboxSettings(Record):
     aws: bool
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class HistorySettings(Record):
     """Where the CLI records its runs (`orchestrate runs` lists them)."""
 
@@ -101,7 +100,7 @@ class HistorySettings(Record):
     keep: int | None
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class GcSettings(Record):
     """What runs ask of CPython's garbage collector (orchestrator/engine/collector.py)."""
 
@@ -109,7 +108,7 @@ class GcSettings(Record):
     young_threshold: int | None
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class Config(Record):
     """Where each kind of work runs, and client settings."""
 
@@ -164,13 +163,7 @@ def loads_config(text: str, file: str = "<config>") -> Config:
     """Validate configuration text (`file` names it in errors), or read it back from the validated cache."""
     from orchestrator.model import cache
 
-    entry = cache.key("config", file, text)
-    cached = cache.get(entry)
-    if isinstance(cached, Config):
-        return cached
-    config = _validate(text, file)
-    cache.put(entry, config)
-    return config
+    return cache.validated("config", file, text, Config, lambda: _validate(text, file))
 
 
 def _validate(text: str, file: str) -> Config:

@@ -34,12 +34,9 @@ def load(path: str | os.PathLike[str], *, registry: ActionRegistry | None = None
 def loads(text: str, *, file: str = "<playbook>", registry: ActionRegistry | None = None) -> Playbook:
     """Load and validate playbook text; `file` names it in errors and sets its folder."""
     registry = registry or default_registry()
-    entry = cache.key("playbook", file, text, tuple(registry.sources()))
-    found = cache.get(entry)
-    playbook = found if isinstance(found, Playbook) else None
-    if playbook is None:
-        playbook = _validate(text, file, registry)
-        cache.put(entry, playbook)
+    playbook = cache.validated(
+        "playbook", file, text, Playbook, lambda: _validate(text, file, registry), tuple(registry.sources())
+    )
     return playbook.replace(
         path=Path(file) if not file.startswith("<") else None,
         digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),

@@ -36,8 +36,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.model.records import Record
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from orchestrator.model.records import R
 
 #: Bumped when the records' shape changes in a way the code stamp would not show.
 FORMAT = 1
@@ -47,12 +51,10 @@ MAX_ENTRIES = 256
 MAX_BYTES = 128 * 1024 * 1024
 _OFF = frozenset({"off", "0", "false", "no"})
 _WRITING = True
-#: What an entry may be built from: the records, the source map, and YAML's plain values.
+#: The modules whose records an entry may hold (any `Record` they define), and the other classes
+#: it may be built from: the source map, and YAML's plain values.
+_RECORD_MODULES = frozenset({"orchestrator.model.playbook", "orchestrator.config"})
 _ALLOWED = {
-    "orchestrator.model.playbook": frozenset({"Playbook", "Step", "RetrySpec", "LimitSpec", "Defaults"}),
-    "orchestrator.config": frozenset({
-        "Config", "ExecutorSpec", "HttpSettings", "AwsSettings", "SandboxSettings", "HistorySettings", "GcSettings",
-    }),
     "orchestrator.model.source_map": frozenset({"SourceMap"}),
     "builtins": frozenset({"frozenset", "set", "complex"}),
     "datetime": frozenset({"date", "datetime", "time", "timedelta", "timezone"}),
@@ -81,6 +83,17 @@ def key(kind: str, file: str, text: str, sources: tuple[str, ...] = ()) -> str:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
+
+
+def validated(kind: str, file: str, text: str, made: type[R], validate: Callable[[], R], sources: tuple[str, ...] = ()) -> R:
+    """The `made` records of `text` from the cache, else `validate()`'s (kept for the next time)."""
+    entry = key(kind, file, text, sources)
+    found = get(entry)
+    if isinstance(found, made):
+        return found
+    records = validate()
+    put(entry, records)
+    return records
 
 
 def get(entry: str) -> Any | None:
@@ -170,6 +183,10 @@ class _RecordUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if name in _ALLOWED.get(module, ()):
             return super().find_class(module, name)
+        if module in _RECORD_MODULES:
+            found = super().find_class(module, name)
+            if isinstance(found, type) and issubclass(found, Record):
+                return found
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a validated record")
 
 

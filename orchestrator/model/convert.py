@@ -14,14 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orchestrator.model.records import R, Record
+from orchestrator.model.records import R, Record, as_data
 from orchestrator.model.validation import unwrap
 
 
 def to_record(document: BaseModel) -> Any:
     """The record of a validated document (its nested documents converted too). Fields the
     document does not have (where a playbook came from) are None until the loader sets them."""
-    record_type = _record_types()[_document_name(type(document))]
+    record_type = _record_type(type(document))
+    if record_type is None:
+        raise TypeError(f"{type(document).__qualname__} is the document of no record")
     nested = _nested_fields(type(document))
     values = {}
     for name in _field_names(record_type):
@@ -32,7 +34,7 @@ def to_record(document: BaseModel) -> Any:
 
 def parse(record_type: type[R], data: Any) -> R:
     """The record of `data` as `record_type`'s document validates it."""
-    made: R = to_record(document_type(record_type).model_validate(_as_data(data)))
+    made: R = to_record(document_type(record_type).model_validate(as_data(data, given_only=True)))
     return made
 
 
@@ -52,25 +54,14 @@ def document_type(record_type: type[Record]) -> type[BaseModel]:
 
 
 def _convert(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return to_record(value) if _document_name(type(value)) in _record_types() else value
+    if isinstance(value, BaseModel):  # a document, or a plugin's parameters kept as they are
+        return to_record(value) if _record_type(type(value)) is not None else value
     if isinstance(value, dict):
         return {k: _convert(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_convert(v) for v in value]
     if isinstance(value, tuple):
         return tuple(_convert(v) for v in value)
-    return value
-
-
-def _as_data(value: Any) -> Any:
-    """Records given to a record's constructor, as the data they were validated from."""
-    if isinstance(value, Record):
-        return value.to_data(given_only=True)
-    if isinstance(value, dict):
-        return {k: _as_data(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_as_data(v) for v in value]
     return value
 
 
@@ -94,14 +85,14 @@ def _nested_fields(document_type: type[BaseModel]) -> frozenset[str]:
     )
 
 
-def _document_name(document_type: type[BaseModel]) -> str:
-    """The "module:Class" of the document a record names: a generated step or playbook model
-    counts as its base."""
+@cache
+def _record_type(document_type: type[BaseModel]) -> type[Record] | None:
+    """The record a document converts into: a generated step or playbook model counts as its base."""
     for klass in document_type.__mro__:
-        name = f"{klass.__module__}:{klass.__qualname__}"
-        if name in _record_types():
-            return name
-    return f"{document_type.__module__}:{document_type.__qualname__}"
+        found = _record_types().get(f"{klass.__module__}:{klass.__qualname__}")
+        if found is not None:
+            return found
+    return None
 
 
 @cache

@@ -19,10 +19,9 @@ from orchestrator.model.values import AUTO_MAX, AUTO_MIN, Kind
 __all__ = ["AUTO_MAX", "AUTO_MIN", "Defaults", "LimitSpec", "Playbook", "RetrySpec", "Step"]
 
 _DOCUMENTS = "orchestrator.model.documents"
-_RECORD = dataclass(frozen=True, slots=True, init=False)
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class RetrySpec(Record):
     """How a failed attempt is tried again. Maps onto tenacity's stop and wait strategies."""
 
@@ -36,7 +35,7 @@ class RetrySpec(Record):
     retry_on_status: tuple[int, ...]
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class LimitSpec(Record):
     """A named cap shared by every step and item that names it."""
 
@@ -47,7 +46,7 @@ class LimitSpec(Record):
     rate: float | None
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class Defaults(Record):
     """Values every step gets unless it says otherwise."""
 
@@ -59,7 +58,7 @@ class Defaults(Record):
     on_error: Literal["fail", "continue"]
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class Step(Record):
     """One step: its options, and its action's name and value."""
 
@@ -94,7 +93,7 @@ class Step(Record):
         return (self.limit,) if isinstance(self.limit, str) else self.limit
 
 
-@_RECORD
+@dataclass(frozen=True, slots=True, init=False)
 class Playbook(Record):
     """A validated playbook, and where it came from."""
 

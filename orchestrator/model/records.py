@@ -21,12 +21,12 @@ R = TypeVar("R", bound="Record")
 @dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Record:
     """Base of the records. Subclasses are ``@dataclass(frozen=True, slots=True, init=False)``
-    and name their document (`document`: "module:Class", imported only to validate)."""
+    (built by `Record.__init__` or `trusted`) and name their document (`document`: "module:Class", imported only to validate)."""
 
     #: The pydantic model that validates this record's fields, as "module:Class".
     document: ClassVar[str]
     #: The keys given explicitly (not defaulted): a step's `retry` overrides only what it gives.
-    given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
+    given: frozenset[str] = dataclasses.field(compare=False, repr=False)
 
     def __init__(self, **values: Any) -> None:
         from orchestrator.model.convert import validate_into
@@ -62,7 +62,7 @@ class Record:
         """Plain JSON-able data: every field, as the document's `model_dump` has them; with
         `given_only`, the keys given (as a file says them), which validate back into an equal record."""
         return {
-            _key(f.name): _data(getattr(self, f.name), given_only)
+            _key(f.name): as_data(getattr(self, f.name), given_only)
             for f in dataclasses.fields(self)
             if f.name != "given" and (not given_only or f.name in self.given)
         }
@@ -72,11 +72,12 @@ def _key(name: str) -> str:
     return name.removesuffix("_") if name in ("finally_", "with_") else name
 
 
-def _data(value: Any, given_only: bool) -> Any:
+def as_data(value: Any, given_only: bool = False) -> Any:
+    """`value` with the records in it (in mappings and sequences too) as their `to_data`."""
     if isinstance(value, Record):
         return value.to_data(given_only=given_only)
     if isinstance(value, dict):
-        return {k: _data(v, given_only) for k, v in value.items()}
+        return {k: as_data(v, given_only) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_data(v, given_only) for v in value]
+        return [as_data(v, given_only) for v in value]
     return value
